@@ -365,7 +365,10 @@ pub fn parse_documents(input: &str, max_docs: Option<usize>) -> Result<Vec<Node>
                 column,
             } => {
                 let tag = match tag.as_deref() {
-                    None if style == ScalarStyle::Plain => resolve_plain(&value).tag().to_string(),
+                    // go-yaml ignores the non-specific `!` tag when resolving.
+                    None | Some("!") if style == ScalarStyle::Plain => {
+                        resolve_plain(&value).tag().to_string()
+                    }
                     None | Some("!") => "!!str".to_string(),
                     Some(t) => short_tag(t),
                 };
@@ -1067,8 +1070,16 @@ pub fn string_out(s: &str, flavor: Flavor) -> Out {
         Flavor::V4Rc4 => resolved == Resolved::Str && !legacy,
         Flavor::V3 => (resolved == Resolved::Str || resolved == Resolved::Merge) && !legacy,
     };
+    // yaml/v4 keeps a literal block only for text of two or more bytes with a non-space
+    // character; other strings with a newline are double-quoted. yaml.v3 always tried literal.
+    let literal_ok =
+        flavor == Flavor::V3 || (s.len() >= 2 && s.chars().any(|c| !c.is_whitespace()));
     let style = if s.contains('\n') {
-        Style::Literal
+        if literal_ok {
+            Style::Literal
+        } else {
+            Style::Double
+        }
     } else if can_plain {
         Style::Plain
     } else {
