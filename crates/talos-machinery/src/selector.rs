@@ -649,7 +649,7 @@ mod tests {
         assert!(parse_machine_class_selectors(&["a = b".into()]).is_ok());
         assert!(parse_machine_class_selectors(&["a = b".into(), "a b".into()]).is_err());
         let e =
-            parse_machine_class_selectors(&[format!("{NO_MANUAL_ALLOCATION_LABEL}")]).unwrap_err();
+            parse_machine_class_selectors(&[NO_MANUAL_ALLOCATION_LABEL.to_string()]).unwrap_err();
         assert!(e.contains("reserved label"));
     }
 }
