@@ -90,6 +90,19 @@ fn kubeconfig_request(opts: &KubeconfigOptions) -> Result<pb::KubeconfigRequest>
 }
 
 impl Client {
+    /// Reads `SysVersions/current` (ns `ephemeral`): Omni's version. Any signed caller may read
+    /// it, so omnictl uses it as a health and authentication probe (omni-api.md §3.3).
+    pub async fn sys_version(&self) -> Result<omni_api::specs::SysVersionSpec> {
+        use crate::{
+            resources::{ids, SysVersion},
+            Api,
+        };
+        Ok(Api::<SysVersion>::new(self.clone())
+            .get(ids::SYS_VERSION)
+            .await?
+            .spec)
+    }
+
     /// Kubeconfig of `cluster` (OIDC login by default, or a static service-account token).
     pub async fn kubeconfig(&self, cluster: &str, opts: &KubeconfigOptions) -> Result<SecretBytes> {
         let message = kubeconfig_request(opts)?;

@@ -1001,3 +1001,33 @@ async fn every_call_is_signed_for_its_own_method() {
         .any(|(m, _)| m == "omni.resources.ResourceService/Get"));
     assert!(sigs.iter().any(|(m, _)| m == "cosi.resource.State/List"));
 }
+
+#[tokio::test]
+async fn sys_version_probe_reads_the_ephemeral_singleton() {
+    let fake = Fake::new(None);
+    fake.put(cosi::Resource {
+        metadata: Some(cosi::Metadata {
+            namespace: "ephemeral".into(),
+            r#type: "SysVersions.system.sidero.dev".into(),
+            id: "current".into(),
+            version: "1".into(),
+            phase: "running".into(),
+            ..Default::default()
+        }),
+        spec: Some(cosi::Spec {
+            proto_spec: specs::SysVersionSpec {
+                backend_version: "1.2.3".into(),
+                instance_name: "acme".into(),
+                backend_api_version: 1,
+            }
+            .encode_to_vec(),
+            yaml_spec: String::new(),
+        }),
+    });
+    let client = serve(fake, None).await;
+    let v = client.sys_version().await.unwrap();
+    assert_eq!(
+        (v.backend_version.as_str(), v.instance_name.as_str()),
+        ("1.2.3", "acme")
+    );
+}
