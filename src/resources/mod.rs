@@ -1,0 +1,9 @@
+//! Managed resources (`omni_*`). One module per resource (see STYLE.md: "A
+//! resource is one module"); add each to [`all`] with `tfplugin::resource(..)`.
+
+use std::sync::Arc;
+
+/// Every managed resource the provider serves.
+pub fn all() -> Vec<Arc<dyn tfplugin::DynResource>> {
+    vec![]
+}
