@@ -332,6 +332,28 @@ mod tests {
     }
 
     #[test]
+    fn env_vars_are_read_sidero_first() {
+        // The only test touching these variables, so no other test races with it.
+        std::env::set_var(KEY_ENV_VARS[0], "not base64 !!");
+        std::env::set_var(KEY_ENV_VARS[1], STANDARD.encode("hello"));
+        assert!(matches!(
+            ServiceAccountKey::from_env(),
+            Err(KeyError::NotBase64(_))
+        ));
+        std::env::set_var(KEY_ENV_VARS[0], "  ");
+        assert!(matches!(
+            ServiceAccountKey::from_env(),
+            Err(KeyError::NotJson(_))
+        ));
+        std::env::remove_var(KEY_ENV_VARS[0]);
+        std::env::remove_var(KEY_ENV_VARS[1]);
+        assert!(matches!(
+            ServiceAccountKey::from_env(),
+            Err(KeyError::Missing)
+        ));
+    }
+
+    #[test]
     fn bad_key_documents_give_specific_errors() {
         assert!(matches!(
             ServiceAccountKey::from_base64("not base64 !!"),
