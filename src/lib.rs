@@ -3,13 +3,17 @@
 //! * [`provider`]: the provider block (endpoint, credentials) and the
 //!   [`provider::ProviderData`] every resource reads with
 //!   `ctx.provider_data::<ProviderData>()`.
-//! * [`resources`] / [`data_sources`]: one module per resource or data
-//!   source, registered in the lists there.
+//! * [`resources`] / [`data_sources`] / [`ephemeral`] / [`functions`]: one
+//!   module per object, registered in the lists there.
+//! * [`common`]: client access, error diagnostics, `timeouts`, waits.
 //!
 //! The protocol layer is the `tfplugin` crate; see its crate docs for how to
 //! write a resource.
 
+pub mod common;
 pub mod data_sources;
+pub mod ephemeral;
+pub mod functions;
 pub mod provider;
 pub mod resources;
 

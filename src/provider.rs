@@ -1,10 +1,8 @@
 //! The provider block: schema, environment fallbacks and the resolved
 //! [`ProviderData`] handed to every resource.
 //!
-//! Seam for the Omni client: `configure` only resolves and stores settings;
-//! building the `omni_client` client from [`ProviderData`] belongs here once
-//! that crate's API settles (keep it in `ProviderData` so resources reach it
-//! through `ctx.provider_data::<ProviderData>()`).
+//! `configure` resolves the settings and builds the Omni client once per provider process;
+//! resources reach both through [`crate::common::configured`] / [`crate::common::client`].
 
 use std::fmt;
 use std::sync::Arc;
@@ -27,6 +25,49 @@ pub const ENV_SERVICE_ACCOUNT_KEY: [&str; 2] =
 /// The `omni` provider.
 #[derive(Default)]
 pub struct OmniProvider;
+
+/// What `configure` hands to every resource: the settings and the connected client.
+pub struct Configured {
+    /// Resolved settings.
+    pub settings: ProviderData,
+    /// Omni client (connects lazily on first use; every write is stamped as Terraform's).
+    pub client: omni_client::Client,
+}
+
+impl Configured {
+    /// Builds the client from resolved settings. A bad key is an error at `service_account_key`.
+    pub fn new(settings: ProviderData) -> Result<Self, Diagnostics> {
+        let mut builder = omni_client::Client::builder(settings.endpoint.clone())
+            .insecure_skip_tls_verify(settings.insecure_skip_tls_verify)
+            .managed_by(MANAGED_BY);
+        if let Some(key) = &settings.service_account_key {
+            let key = omni_client::ServiceAccountKey::from_base64(key.trim()).map_err(|e| {
+                Diagnostics::from(
+                    Diagnostic::error(
+                        "Invalid service-account key",
+                        format!(
+                            "The Omni service-account key cannot be used: {e}. It is the base64 \
+                             string printed by `omnictl serviceaccount create`."
+                        ),
+                    )
+                    .at(AttributePath::new("service_account_key")),
+                )
+            })?;
+            builder = builder.service_account(key);
+        }
+        let client = builder.build().map_err(|e| {
+            Diagnostics::from(
+                Diagnostic::error("Cannot set up the Omni client", e.to_string())
+                    .at(AttributePath::new("endpoint")),
+            )
+        })?;
+        Ok(Configured { settings, client })
+    }
+}
+
+/// The value of Omni's `omni.sidero.dev/managed-by-gitops-tools` annotation on every write
+/// (Omni's UI then warns people not to edit by hand; omni-api.md §3.2).
+pub const MANAGED_BY: &str = "Terraform";
 
 /// The provider block as configured (values may be unknown or null).
 #[derive(Deserialize)]
@@ -153,7 +194,7 @@ impl ProviderData {
 #[async_trait]
 impl tfplugin::Provider for OmniProvider {
     type Config = ProviderConfig;
-    type Data = ProviderData;
+    type Data = Configured;
 
     fn schema(&self) -> Schema {
         Schema::new(
@@ -192,7 +233,7 @@ impl tfplugin::Provider for OmniProvider {
         _ctx: &Ctx,
         terraform_version: &str,
         config: ProviderConfig,
-    ) -> tfplugin::Result<ProviderData> {
+    ) -> tfplugin::Result<Configured> {
         let data = ProviderData::resolve(&config, |k| std::env::var(k).ok())?;
         tracing::info!(
             endpoint = data.endpoint.as_str(),
@@ -200,7 +241,7 @@ impl tfplugin::Provider for OmniProvider {
             terraform_version,
             "provider configured"
         );
-        Ok(data)
+        Configured::new(data)
     }
 
     fn resources(&self) -> Vec<Arc<dyn tfplugin::DynResource>> {
@@ -209,6 +250,14 @@ impl tfplugin::Provider for OmniProvider {
 
     fn data_sources(&self) -> Vec<Arc<dyn tfplugin::DynDataSource>> {
         crate::data_sources::all()
+    }
+
+    fn ephemeral_resources(&self) -> Vec<Arc<dyn tfplugin::DynEphemeralResource>> {
+        crate::ephemeral::all()
+    }
+
+    fn functions(&self) -> Vec<Arc<dyn tfplugin::DynFunction>> {
+        crate::functions::all()
     }
 }
 

@@ -35,7 +35,9 @@ fn run() -> Result<()> {
         match arg.as_str() {
             "--check" => check = true,
             "--root" => root = PathBuf::from(args.next().context("--root needs a directory")?),
-            "--schema" => schema_file = Some(PathBuf::from(args.next().context("--schema needs a file")?)),
+            "--schema" => {
+                schema_file = Some(PathBuf::from(args.next().context("--schema needs a file")?))
+            }
             other => bail!("unknown argument {other:?} (use --check, --root DIR, --schema FILE)"),
         }
     }
@@ -110,7 +112,10 @@ fn provider_schema() -> Result<Value> {
     let bin_dir = exe.parent().context("executable has no directory")?;
     let provider = bin_dir.join("terraform-provider-omni");
     if !provider.is_file() {
-        bail!("{} is missing: build the provider first (make build)", provider.display());
+        bail!(
+            "{} is missing: build the provider first (make build)",
+            provider.display()
+        );
     }
     let work = std::env::temp_dir().join(format!("omni-gen-docs-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
@@ -166,7 +171,12 @@ fn render_all(schema: &Value, root: &Path) -> Result<BTreeMap<String, String>> {
     );
     let kinds = [
         ("resource_schemas", "resources", "Resource", "resource.tf"),
-        ("data_source_schemas", "data-sources", "Data Source", "data-source.tf"),
+        (
+            "data_source_schemas",
+            "data-sources",
+            "Data Source",
+            "data-source.tf",
+        ),
         (
             "ephemeral_resource_schemas",
             "ephemeral-resources",
@@ -175,13 +185,21 @@ fn render_all(schema: &Value, root: &Path) -> Result<BTreeMap<String, String>> {
         ),
     ];
     for (key, dir, label, example_file) in kinds {
-        let Some(map) = schema[key].as_object() else { continue };
+        let Some(map) = schema[key].as_object() else {
+            continue;
+        };
         for (type_name, entry) in map {
             let short = type_name
                 .strip_prefix(&format!("{PROVIDER_NAME}_"))
                 .unwrap_or(type_name);
             let example_dir = examples.join(dir).join(type_name);
-            let page = render_object(type_name, label, &entry["block"], &example_dir, example_file)?;
+            let page = render_object(
+                type_name,
+                label,
+                &entry["block"],
+                &example_dir,
+                example_file,
+            )?;
             pages.insert(format!("{dir}/{short}.md"), page);
         }
     }
@@ -204,8 +222,15 @@ fn example_section(path: &Path, heading: &str) -> Result<String> {
         return Ok(String::new());
     }
     let text = std::fs::read_to_string(path)?;
-    let lang = if path.extension().is_some_and(|e| e == "sh") { "shell" } else { "terraform" };
-    Ok(format!("## {heading}\n\n```{lang}\n{}\n```\n\n", text.trim_end()))
+    let lang = if path.extension().is_some_and(|e| e == "sh") {
+        "shell"
+    } else {
+        "terraform"
+    };
+    Ok(format!(
+        "## {heading}\n\n```{lang}\n{}\n```\n\n",
+        text.trim_end()
+    ))
 }
 
 fn render_index(block: &Value, examples: &Path) -> Result<String> {
@@ -218,7 +243,10 @@ fn render_index(block: &Value, examples: &Path) -> Result<String> {
         out.push_str(d.trim());
         out.push_str("\n\n");
     }
-    out.push_str(&example_section(&examples.join("provider/provider.tf"), "Example Usage")?);
+    out.push_str(&example_section(
+        &examples.join("provider/provider.tf"),
+        "Example Usage",
+    )?);
     out.push_str(&render_schema(block));
     Ok(out)
 }
@@ -231,12 +259,18 @@ fn render_object(
     example_file: &str,
 ) -> Result<String> {
     let description = block["description"].as_str().unwrap_or("").trim();
-    let mut out = front_matter(&format!("{type_name} {label} - {PROVIDER_NAME}"), description);
+    let mut out = front_matter(
+        &format!("{type_name} {label} - {PROVIDER_NAME}"),
+        description,
+    );
     let _ = writeln!(out, "# {type_name} ({label})\n");
     if !description.is_empty() {
         let _ = writeln!(out, "{description}\n");
     }
-    out.push_str(&example_section(&example_dir.join(example_file), "Example Usage")?);
+    out.push_str(&example_section(
+        &example_dir.join(example_file),
+        "Example Usage",
+    )?);
     out.push_str(&render_schema(block));
     let import = example_section(&example_dir.join("import.sh"), "Import")?;
     if !import.is_empty() {
@@ -253,11 +287,23 @@ fn render_function(name: &str, f: &Value, example_dir: &Path) -> Result<String> 
     if let Some(d) = f["description"].as_str() {
         let _ = writeln!(out, "{}\n", d.trim());
     }
-    out.push_str(&example_section(&example_dir.join("function.tf"), "Example Usage")?);
-    let params: Vec<&Value> = f["parameters"].as_array().map(|a| a.iter().collect()).unwrap_or_default();
+    out.push_str(&example_section(
+        &example_dir.join("function.tf"),
+        "Example Usage",
+    )?);
+    let params: Vec<&Value> = f["parameters"]
+        .as_array()
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
     let sig: Vec<String> = params
         .iter()
-        .map(|p| format!("{} {}", p["name"].as_str().unwrap_or("arg"), type_string(&p["type"])))
+        .map(|p| {
+            format!(
+                "{} {}",
+                p["name"].as_str().unwrap_or("arg"),
+                type_string(&p["type"])
+            )
+        })
         .collect();
     let _ = writeln!(
         out,
@@ -356,7 +402,11 @@ fn items(block: &Value) -> Vec<Item> {
         out.push(Item {
             name: name.clone(),
             kind: format!("Block {}", capitalise(mode)),
-            description: b["block"]["description"].as_str().unwrap_or("").trim().to_string(),
+            description: b["block"]["description"]
+                .as_str()
+                .unwrap_or("")
+                .trim()
+                .to_string(),
             required: min > 0,
             optional: min == 0,
             computed: false,
@@ -376,7 +426,10 @@ fn render_schema(block: &Value) -> String {
     render_groups(block, "", &mut out, &mut nested);
     while let Some((path, value)) = nested.pop() {
         let anchor = format!("nestedatt--{}", path.replace('.', "--"));
-        let _ = writeln!(out, "<a id=\"{anchor}\"></a>\n### Nested Schema for `{path}`\n");
+        let _ = writeln!(
+            out,
+            "<a id=\"{anchor}\"></a>\n### Nested Schema for `{path}`\n"
+        );
         render_groups(&value, &path, &mut out, &mut nested);
     }
     out
@@ -384,7 +437,8 @@ fn render_schema(block: &Value) -> String {
 
 fn render_groups(block: &Value, prefix: &str, out: &mut String, nested: &mut Vec<(String, Value)>) {
     let all = items(block);
-    let groups: [(&str, fn(&Item) -> bool); 3] = [
+    type Pick = fn(&Item) -> bool;
+    let groups: [(&str, Pick); 3] = [
         ("Required", |i| i.required),
         ("Optional", |i| i.optional),
         ("Read-Only", |i| i.computed && !i.optional && !i.required),
@@ -420,7 +474,14 @@ fn render_groups(block: &Value, prefix: &str, out: &mut String, nested: &mut Vec
                 None => String::new(),
             };
             let desc = item.description.replace('\n', " ");
-            let _ = writeln!(out, "- `{}` ({}) {}{}", item.name, flags.join(", "), desc, link);
+            let _ = writeln!(
+                out,
+                "- `{}` ({}) {}{}",
+                item.name,
+                flags.join(", "),
+                desc,
+                link
+            );
             if let Some(n) = &item.nested {
                 later.push((path, n.clone()));
             }
@@ -466,7 +527,10 @@ mod tests {
     fn type_strings_read_like_the_registry() {
         assert_eq!(type_string(&json!("number")), "Number");
         assert_eq!(type_string(&json!(["map", "string"])), "Map of String");
-        assert_eq!(type_string(&json!(["set", ["list", "bool"]])), "Set of List of Bool");
+        assert_eq!(
+            type_string(&json!(["set", ["list", "bool"]])),
+            "Set of List of Bool"
+        );
         assert_eq!(type_string(&json!("dynamic")), "Dynamic");
     }
 }
