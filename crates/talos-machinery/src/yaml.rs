@@ -512,6 +512,8 @@ pub fn resolve_plain(s: &str) -> Resolved {
             return Resolved::Float(f64::INFINITY)
         }
         "-.inf" | "-.Inf" | "-.INF" => return Resolved::Float(f64::NEG_INFINITY),
+        // yaml/v4 maps these two spellings to negative zero.
+        "-0" | "-0.0" => return Resolved::Float(-0.0),
         "<<" => return Resolved::Merge,
         _ => {}
     }
@@ -559,7 +561,13 @@ pub fn resolve_plain(s: &str) -> Resolved {
 /// `0x`/`0o`/`0b`, a bare leading `0` meaning octal.
 fn go_parse_int(s: &str) -> Option<Resolved> {
     let (neg, body) = match s.as_bytes().first()? {
-        b'+' => (false, &s[1..]),
+        // ParseInt accepts '+', ParseUint does not: a '+' value only fits in i64.
+        b'+' => {
+            return match go_parse_int(&s[1..])? {
+                Resolved::Int(i) if !s[1..].starts_with(['+', '-']) => Some(Resolved::Int(i)),
+                _ => None,
+            }
+        }
         b'-' => (true, &s[1..]),
         _ => (false, s),
     };
@@ -701,10 +709,11 @@ pub fn parse_timestamp(s: &str) -> Option<String> {
     let mut frac = String::new();
     if let Some(r) = rest.strip_prefix('.') {
         let n = r.bytes().take_while(u8::is_ascii_digit).count();
-        if n == 0 || n > 9 {
+        if n == 0 {
             return None;
         }
-        frac = r[..n].trim_end_matches('0').to_string();
+        // Go keeps nanosecond precision: further digits are read but dropped.
+        frac = r[..n.min(9)].trim_end_matches('0').to_string();
         rest = &r[n..];
     }
     let zone = if with_zone {
@@ -722,13 +731,15 @@ pub fn parse_timestamp(s: &str) -> Option<String> {
             }
             let zh: u32 = z[..2].parse().ok()?;
             let zm: u32 = z[3..].parse().ok()?;
-            if zh > 23 || zm > 59 {
+            // Go's time.Parse accepts offsets up to 24 hours and 60 minutes.
+            if zh > 24 || zm > 60 {
                 return None;
             }
-            if zh == 0 && zm == 0 {
+            let total = zh * 60 + zm;
+            if total == 0 {
                 "Z".to_string()
             } else {
-                format!("{sign}{zh:02}:{zm:02}")
+                format!("{sign}{:02}:{:02}", total / 60, total % 60)
             }
         }
     } else {
@@ -1859,6 +1870,34 @@ mod tests {
         assert_eq!(
             resolve_plain("18446744073709551615"),
             Resolved::Uint(u64::MAX)
+        );
+    }
+
+    #[test]
+    fn timestamps_like_go() {
+        let ts = |s: &str| parse_timestamp(s);
+        assert_eq!(ts("2024-1-2").as_deref(), Some("2024-01-02T00:00:00Z"));
+        assert_eq!(
+            ts("2001-12-14t21:59:43.10-05:00").as_deref(),
+            Some("2001-12-14T21:59:43.1-05:00")
+        );
+        assert_eq!(
+            ts("2001-12-14 21:59:43.10").as_deref(),
+            Some("2001-12-14T21:59:43.1Z")
+        );
+        assert_eq!(
+            ts("2001-12-14T21:59:43+00:00").as_deref(),
+            Some("2001-12-14T21:59:43Z")
+        );
+        assert_eq!(ts("2024-02-30"), None);
+        assert_eq!(ts("2023-02-29"), None);
+        assert_eq!(ts("2024-02-29").as_deref(), Some("2024-02-29T00:00:00Z"));
+        assert_eq!(ts("2001-12-14T21:59:43"), None, "the T layout needs a zone");
+        assert_eq!(ts("12024-01-01"), None);
+        assert_eq!(resolve_plain("-0"), Resolved::Float(-0.0));
+        assert_eq!(
+            resolve_plain("+9223372036854775808"),
+            Resolved::Float(9.223372036854776e18)
         );
     }
 
