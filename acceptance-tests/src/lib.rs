@@ -53,7 +53,9 @@ pub fn terraform_binary() -> PathBuf {
             return candidate;
         }
     }
-    panic!("`terraform` (1.10 or newer) is not on PATH: the acceptance tests drive the real binary");
+    panic!(
+        "`terraform` (1.10 or newer) is not on PATH: the acceptance tests drive the real binary"
+    );
 }
 
 /// An Omni to test against: an emulator process this harness owns, or a real Omni.
@@ -152,7 +154,10 @@ impl Omni {
                 );
             }
             if Instant::now() > deadline {
-                bail!("omni-emulator did not write {} within 30s", endpoint_file.display());
+                bail!(
+                    "omni-emulator did not write {} within 30s",
+                    endpoint_file.display()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -187,7 +192,10 @@ impl Omni {
             .args(["--name", name, "--role", role])
             .output()?;
         if !out.status.success() {
-            bail!("service-account create failed: {}", String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "service-account create failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         Ok(String::from_utf8(out.stdout)?.trim().to_string())
     }
@@ -433,9 +441,11 @@ pub fn has_diagnostic(diags: &[Value], pattern: &str, attribute: Option<&str>) -
         let text = format!("{} {}", d["summary"], d["detail"]);
         let attr_ok = match attribute {
             None => true,
-            Some(a) => d["address"].to_string().contains(a)
-                || d["snippet"]["context"].to_string().contains(a)
-                || d["snippet"]["code"].to_string().contains(a),
+            Some(a) => {
+                d["address"].to_string().contains(a)
+                    || d["snippet"]["context"].to_string().contains(a)
+                    || d["snippet"]["code"].to_string().contains(a)
+            }
         };
         re.is_match(&text) && attr_ok
     })
