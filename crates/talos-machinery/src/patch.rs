@@ -291,6 +291,67 @@ fn unknown_keys(doc: &Doc<'_>) -> Result<Vec<(Value, Value)>, PatchError> {
     Ok(out)
 }
 
+/// go-yaml's type check for the top-level v1alpha1 sections: `machine` and `cluster` are
+/// structs, `debug` and `persist` booleans, `version` a string (null is always fine).
+fn v1alpha1_shape_error(doc: &Doc<'_>) -> Option<String> {
+    if doc.kind.is_some() {
+        return None;
+    }
+    for (k, v) in doc.node.map_entries() {
+        if v.is_null() {
+            continue;
+        }
+        let go_type = match k.scalar().unwrap_or_default() {
+            "machine" => "v1alpha1.MachineConfig",
+            "cluster" => "v1alpha1.ClusterConfig",
+            "debug" | "persist" => "bool",
+            "version" => "string",
+            _ => continue,
+        };
+        let ok = match (go_type, &v.kind) {
+            ("bool", NodeKind::Scalar { value, .. }) => {
+                v.tag == "!!bool"
+                    || (v.tag == "!!str"
+                        && matches!(
+                            value.as_str(),
+                            "y" | "Y"
+                                | "yes"
+                                | "Yes"
+                                | "YES"
+                                | "on"
+                                | "On"
+                                | "ON"
+                                | "n"
+                                | "N"
+                                | "no"
+                                | "No"
+                                | "NO"
+                                | "off"
+                                | "Off"
+                                | "OFF"
+                        ))
+            }
+            ("string", NodeKind::Scalar { .. }) => true,
+            ("v1alpha1.MachineConfig" | "v1alpha1.ClusterConfig", NodeKind::Map(_)) => true,
+            _ => false,
+        };
+        if !ok {
+            let shown = match &v.kind {
+                NodeKind::Scalar { value, .. } if value.len() > 10 => {
+                    format!(" `{}...`", String::from_utf8_lossy(&value.as_bytes()[..7]))
+                }
+                NodeKind::Scalar { value, .. } => format!(" `{value}`"),
+                _ => String::new(),
+            };
+            return Some(format!(
+                "line {}: cannot unmarshal {}{shown} into {go_type}",
+                v.line, v.tag
+            ));
+        }
+    }
+    None
+}
+
 fn duplicate_keys(n: &Node) -> Option<String> {
     if let Some(e) = yaml::duplicate_key_errors(n).into_iter().next() {
         return Some(e);
@@ -308,6 +369,13 @@ fn loaded_documents<'a>(nodes: &'a [Node], kept: &[usize]) -> Result<Vec<Doc<'a>
         let n = &nodes[i];
         let doc = classify(n)?;
         if let Some(e) = duplicate_keys(n) {
+            return Err(PatchError::load(format!(
+                "error decoding document {} (line {}): yaml: unmarshal errors:\n  {e}",
+                doc.describe(),
+                n.line
+            )));
+        }
+        if let Some(e) = v1alpha1_shape_error(&doc) {
             return Err(PatchError::load(format!(
                 "error decoding document {} (line {}): yaml: unmarshal errors:\n  {e}",
                 doc.describe(),
@@ -538,6 +606,12 @@ mod tests {
             .starts_with("duplicate document v1alpha1/HostnameConfig/ is not allowed"));
         assert!(err("machine: {a: [\n").starts_with("yaml: line"));
         assert!(err("machine:\n  token: a\n  token: b\n").contains("already defined at line 2"));
+        assert_eq!(
+            err("machine: 5\n"),
+            "error decoding document /v1alpha1/ (line 1): yaml: unmarshal errors:\n  line 1: cannot unmarshal !!int `5` into v1alpha1.MachineConfig"
+        );
+        assert!(err("debug: maybe\n").contains("cannot unmarshal !!str `maybe` into bool"));
+        assert!(validate_config_patch("debug: yes\nmachine: null\n").is_ok());
         // `$patch: delete` markers are removed by Talos before decoding.
         assert!(validate_config_patch("machine:\n  network:\n    $patch: delete\n").is_ok());
     }
