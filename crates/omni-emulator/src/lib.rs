@@ -61,6 +61,7 @@ pub struct EmulatorBuilder {
     latency: Duration,
     seed: u64,
     read_lag: Duration,
+    catalogue: Option<seed::Catalogue>,
 }
 
 impl Default for EmulatorBuilder {
@@ -76,6 +77,7 @@ impl Default for EmulatorBuilder {
             latency: Duration::ZERO,
             seed: 0,
             read_lag: Duration::ZERO,
+            catalogue: None,
         }
     }
 }
@@ -132,6 +134,12 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Serve this version catalogue instead of talos-machinery's (tests pin versions with it).
+    pub fn catalogue(mut self, c: seed::Catalogue) -> Self {
+        self.catalogue = Some(c);
+        self
+    }
+
     /// Opens the state, seeds the catalogue, starts controllers and the listener.
     pub async fn start(self) -> anyhow::Result<RunningEmulator> {
         let (dir, tmp) = match &self.data_dir {
@@ -165,8 +173,13 @@ impl EmulatorBuilder {
             step_delay: self.step_delay,
         });
         let _ = core.endpoint.set(endpoint.clone());
+        let catalogue = self
+            .catalogue
+            .clone()
+            .unwrap_or_else(seed::Catalogue::official);
         seed::seed(
             &store,
+            &catalogue,
             &endpoint,
             self.machines,
             self.arm64_machines,

@@ -97,32 +97,72 @@ pub fn machine_uuid(seed: u64, index: usize) -> String {
     )
 }
 
-/// The Talos version seeded machines run: the newest stable release of the catalogue.
-pub fn machine_talos_version() -> Option<String> {
-    talos_machinery::versions::talos_releases()
-        .into_iter()
+/// The version catalogue the emulator serves (Talos releases, Kubernetes releases, extensions).
+#[derive(Clone, Debug, Default)]
+pub struct Catalogue {
+    /// Talos releases with their compatible Kubernetes versions.
+    pub talos: Vec<talos_machinery::versions::TalosRelease>,
+    /// Kubernetes releases.
+    pub kubernetes: Vec<String>,
+    /// Official extensions per Talos version.
+    pub extensions: BTreeMap<String, Vec<talos_machinery::versions::Extension>>,
+}
+
+impl Catalogue {
+    /// The catalogue of talos-machinery (the same facts the provider checks at plan time).
+    pub fn official() -> Catalogue {
+        let talos = talos_machinery::versions::talos_releases();
+        let extensions = talos
+            .iter()
+            .map(|r| {
+                (
+                    r.version.clone(),
+                    talos_machinery::versions::official_extensions(&r.version),
+                )
+            })
+            .collect();
+        Catalogue {
+            talos,
+            kubernetes: talos_machinery::versions::kubernetes_releases(),
+            extensions,
+        }
+    }
+
+    /// The Talos version seeded machines run: the newest stable release.
+    pub fn machine_talos_version(&self) -> Option<String> {
+        machine_talos_version(&self.talos)
+    }
+}
+
+/// The newest stable release of a list.
+pub fn machine_talos_version(talos: &[talos_machinery::versions::TalosRelease]) -> Option<String> {
+    talos
+        .iter()
         .filter(|r| !r.version.contains('-'))
         .max_by(|a, b| {
             let pa = talos_machinery::versions::parse_version(&a.version).ok();
             let pb = talos_machinery::versions::parse_version(&b.version).ok();
             pa.cmp(&pb)
         })
-        .map(|r| r.version)
+        .map(|r| r.version.clone())
 }
 
 /// Seeds the version catalogue, features, system version and machines.
 pub async fn seed(
     store: &Store,
+    cat: &Catalogue,
     endpoint: &str,
     amd64: usize,
     arm64: usize,
     seed: u64,
 ) -> Result<(), StoreError> {
-    for rel in talos_machinery::versions::talos_releases() {
+    for rel in &cat.talos {
         let spec = specs::TalosVersionSpec {
             version: rel.version.clone(),
             compatible_kubernetes_versions: rel.compatible_kubernetes.clone(),
             image_factory_url: endpoint.to_string(),
+            deprecated: talos_machinery::versions::is_talos_deprecated(&rel.version),
+            unsupported: talos_machinery::versions::is_talos_unsupported(&rel.version),
             ..Default::default()
         };
         upsert(
@@ -136,7 +176,11 @@ pub async fn seed(
             CATALOGUE_OWNER,
         )
         .await?;
-        let items = talos_machinery::versions::official_extensions(&rel.version)
+        let items = cat
+            .extensions
+            .get(&rel.version)
+            .cloned()
+            .unwrap_or_default()
             .into_iter()
             .map(|e| specs::talos_extensions_spec::Info {
                 version: e
@@ -164,11 +208,11 @@ pub async fn seed(
         )
         .await?;
     }
-    for k in talos_machinery::versions::kubernetes_releases() {
+    for k in &cat.kubernetes {
         let spec = specs::KubernetesVersionSpec { version: k.clone() };
         upsert(
             store,
-            Res::new("default", t::KUBERNETES_VERSION, &k, spec.encode_to_vec()),
+            Res::new("default", t::KUBERNETES_VERSION, k, spec.encode_to_vec()),
             CATALOGUE_OWNER,
         )
         .await?;
@@ -215,7 +259,7 @@ pub async fn seed(
     )
     .await?;
 
-    let talos = machine_talos_version().unwrap_or_default();
+    let talos = cat.machine_talos_version().unwrap_or_default();
     for i in 0..amd64 + arm64 {
         let id = machine_uuid(seed, i);
         if store.get("default", t::MACHINE_STATUS, &id).is_some() {

@@ -237,3 +237,123 @@ pub fn term(
         invert,
     }
 }
+
+/// A small pinned catalogue so tests do not depend on the shipped one.
+pub fn test_catalogue() -> omni_emulator::seed::Catalogue {
+    use talos_machinery::versions::{Extension, TalosRelease};
+    let ext = |name: &str| Extension {
+        name: format!("siderolabs/{name}"),
+        image: format!("ghcr.io/siderolabs/{name}:v1.0.0"),
+        digest: format!("sha256:{:064x}", name.len()),
+        author: "Sidero Labs".into(),
+        description: format!("{name} extension"),
+    };
+    let mut extensions = std::collections::BTreeMap::new();
+    extensions.insert("1.12.4".to_string(), vec![ext("iscsi-tools")]);
+    extensions.insert(
+        "1.13.0".to_string(),
+        vec![ext("iscsi-tools"), ext("qemu-guest-agent")],
+    );
+    omni_emulator::seed::Catalogue {
+        talos: vec![
+            TalosRelease {
+                version: "1.12.4".into(),
+                compatible_kubernetes: vec!["1.34.0".into(), "1.34.1".into(), "1.35.0".into()],
+            },
+            TalosRelease {
+                version: "1.13.0".into(),
+                compatible_kubernetes: vec![
+                    "1.34.1".into(),
+                    "1.35.0".into(),
+                    "1.35.1".into(),
+                    "1.36.0".into(),
+                ],
+            },
+        ],
+        kubernetes: vec![
+            "1.34.0".into(),
+            "1.34.1".into(),
+            "1.35.0".into(),
+            "1.35.1".into(),
+            "1.36.0".into(),
+        ],
+        extensions,
+    }
+}
+
+pub async fn start_pinned(machines: usize) -> Harness {
+    start_with(
+        Emulator::builder()
+            .machines(machines)
+            .step_delay(Duration::from_millis(20))
+            .catalogue(test_catalogue()),
+    )
+    .await
+}
+
+pub mod t {
+    pub const CLUSTER: &str = "Clusters.omni.sidero.dev";
+    pub const MACHINE_SET: &str = "MachineSets.omni.sidero.dev";
+    pub const MSN: &str = "MachineSetNodes.omni.sidero.dev";
+    pub const CONFIG_PATCH: &str = "ConfigPatches.omni.sidero.dev";
+    pub const MACHINE_CLASS: &str = "MachineClasses.omni.sidero.dev";
+    pub const EXT_CONFIG: &str = "ExtensionsConfigurations.omni.sidero.dev";
+    pub const MACHINE_STATUS: &str = "MachineStatuses.omni.sidero.dev";
+    pub const CLUSTER_STATUS: &str = "ClusterStatuses.omni.sidero.dev";
+    pub const MSS: &str = "MachineSetStatuses.omni.sidero.dev";
+    pub const CM: &str = "ClusterMachines.omni.sidero.dev";
+    pub const CMS: &str = "ClusterMachineStatuses.omni.sidero.dev";
+    pub const KUS: &str = "KubernetesUpgradeStatuses.omni.sidero.dev";
+    pub const TUS: &str = "TalosUpgradeStatuses.omni.sidero.dev";
+    pub const CLUSTER_LABEL: &str = "omni.sidero.dev/cluster";
+    pub const MS_LABEL: &str = "omni.sidero.dev/machine-set";
+    pub const CP: &str = "omni.sidero.dev/role-controlplane";
+    pub const WORKER: &str = "omni.sidero.dev/role-worker";
+}
+
+pub fn cluster_spec(talos: &str, k8s: &str) -> Vec<u8> {
+    prost::Message::encode_to_vec(&omni_api::specs::ClusterSpec {
+        talos_version: talos.into(),
+        kubernetes_version: k8s.into(),
+        ..Default::default()
+    })
+}
+
+pub fn machine_set_spec() -> Vec<u8> {
+    prost::Message::encode_to_vec(&omni_api::specs::MachineSetSpec {
+        update_strategy: 1,
+        ..Default::default()
+    })
+}
+
+pub fn dec<M: prost::Message + Default>(r: &pb::Resource) -> M {
+    M::decode(r.spec.as_ref().unwrap().proto_spec.as_slice()).unwrap()
+}
+
+pub fn id_of(r: &pb::Resource) -> String {
+    r.metadata.as_ref().unwrap().id.clone()
+}
+
+impl Harness {
+    /// Get-modify-Update with retries on version conflicts (what real clients do).
+    pub async fn modify(&self, typ: &str, id: &str, f: impl Fn(&mut pb::Resource)) -> pb::Resource {
+        loop {
+            let mut r = self.get(typ, id).await.unwrap();
+            f(&mut r);
+            match self.update(r).await {
+                Ok(r) => return r,
+                Err(e) if e.code() == tonic::Code::FailedPrecondition => continue,
+                Err(e) => panic!("update failed: {e}"),
+            }
+        }
+    }
+
+    pub async fn machine_ids(&self) -> Vec<String> {
+        self.list(t::MACHINE_STATUS, vec![])
+            .await
+            .unwrap()
+            .iter()
+            .map(id_of)
+            .collect()
+    }
+}
