@@ -125,7 +125,7 @@ pub struct ImageUrls {
     pub uki: Option<String>,
 }
 
-/// Splits a factory URL into (scheme, host[:port]); a bare host is taken as https.
+/// Splits a factory URL into `(scheme, host[:port])`; a bare host is taken as https.
 pub fn split_factory_url(factory_url: &str) -> (String, String) {
     let u = factory_url.trim().trim_end_matches('/');
     match u.split_once("://") {

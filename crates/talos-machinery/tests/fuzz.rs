@@ -54,7 +54,7 @@ fn any_text() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 4000, .. ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 2500, .. ProptestConfig::default() })]
 
     #[test]
     fn schematic_parse_never_panics(input in any_text()) {
@@ -127,7 +127,7 @@ fn text() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 3000, .. ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 2000, .. ProptestConfig::default() })]
 
     #[test]
     fn canonical_yaml_reads_back_to_the_same_schematic(
