@@ -681,6 +681,16 @@ impl SchematicBuilder {
         self
     }
 
+    /// META values in the given order (Omni's CreateSchematic sorts them by key descending,
+    /// image-factory-and-talos.md §5.3; the factory keeps whatever order it receives).
+    pub fn meta_in_order<I: IntoIterator<Item = (u8, String)>>(mut self, meta: I) -> Self {
+        self.schematic.customization.meta = meta
+            .into_iter()
+            .map(|(key, value)| MetaValue { key, value })
+            .collect();
+        self
+    }
+
     /// Overlay with generic options (keys are sorted on output like the factory does).
     pub fn overlay(mut self, name: &str, image: &str, options: Vec<(String, Value)>) -> Self {
         self.schematic.overlay = Overlay {
@@ -880,6 +890,13 @@ mod tests {
             "ee21ef4a5ef808a9b7484cc0dda0f25075021691c8c09a276591eedb638ea1f9"
         );
         assert!(SchematicBuilder::new().bootloader("auto").build().is_err());
+        let desc = SchematicBuilder::new()
+            .meta_in_order([(12u8, "b".to_string()), (10u8, "a".to_string())])
+            .build()
+            .unwrap();
+        assert!(desc
+            .canonical_yaml()
+            .contains("- key: 12\n          value: b\n        - key: 10\n"));
         let b = SchematicBuilder::new()
             .overlay_with_yaml_options(
                 "rpi_generic",

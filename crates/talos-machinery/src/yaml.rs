@@ -1683,8 +1683,11 @@ impl Emitter {
 
     fn write_double(&mut self, value: &str) {
         self.write_indicator("\"", true, false, false);
+        // go-yaml's BOM test looks at the start of the value, not at the current character, so a
+        // value that starts with a BOM has every character escaped. Imitated for identical bytes.
+        let bom_start = value.starts_with('\u{FEFF}');
         for c in value.chars() {
-            if !is_printable(c) || c == '\u{FEFF}' || is_break(c) || c == '"' || c == '\\' {
+            if bom_start || !is_printable(c) || is_break(c) || c == '"' || c == '\\' {
                 self.put('\\');
                 let v = c as u32;
                 let simple = match v {
@@ -1829,6 +1832,8 @@ mod tests {
             ("café", "café"),
             (" \n ", "\" \\n \""),
             ("trail \nx", "\"trail \\nx\""),
+            ("😀", "\"\\U0001F600\""),
+            ("\u{feff}a b", "\"\\uFEFF\\x61\\x20\\x62\""),
         ] {
             assert_eq!(one(input), format!("k: {want}\n"), "input {input:?}");
         }
