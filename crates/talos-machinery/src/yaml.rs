@@ -653,7 +653,8 @@ fn go_parse_float(s: &str) -> Option<f64> {
     {
         return None;
     }
-    s.parse::<f64>().ok()
+    // Go reports overflow to ±Inf as an error (the text then stays a string).
+    s.parse::<f64>().ok().filter(|f| f.is_finite())
 }
 
 /// go-yaml's timestamp check: `YYYY-` prefix, then one of the layouts
@@ -1900,6 +1901,9 @@ mod tests {
         assert_eq!(ts("2001-12-14T21:59:43"), None, "the T layout needs a zone");
         assert_eq!(ts("12024-01-01"), None);
         assert_eq!(resolve_plain("-0"), Resolved::Float(-0.0));
+        assert_eq!(resolve_plain("1e400"), Resolved::Str);
+        assert_eq!(resolve_plain("08"), Resolved::Float(8.0));
+        assert_eq!(resolve_plain("+.5"), Resolved::Float(0.5));
         assert_eq!(
             resolve_plain("+9223372036854775808"),
             Resolved::Float(9.223372036854776e18)
