@@ -45,6 +45,7 @@ pub fn serve<P: Provider>(name: &str, address: &str, provider: P) -> ExitCode {
         );
         return ExitCode::from(1);
     }
+    // Two workers: handlers may do CPU work (request signing) while others wait on I/O.
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -253,6 +254,8 @@ async fn run<P: Provider>(address: &str, provider: P, debug: bool) -> Result<(),
     let server = Arc::new(server);
     let shutdown_tx = server.shutdown_tx.clone();
 
+    // Before the handshake: once Terraform has the address it may signal us.
+    signal_watch(shutdown_tx.clone(), debug);
     let listener = Listener::bind().map_err(|e| format!("cannot listen: {e}"))?;
     let (network, addr) = listener
         .network_and_addr()
@@ -315,7 +318,6 @@ async fn run<P: Provider>(address: &str, provider: P, debug: bool) -> Result<(),
     }
     tracing::debug!(network, address = addr.as_str(), "plugin serving");
 
-    signal_watch(shutdown_tx.clone(), debug);
     let mut rx = shutdown_tx.subscribe();
     let shutdown = async move {
         let _ = rx.wait_for(|v| *v).await;
