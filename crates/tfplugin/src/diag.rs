@@ -183,14 +183,81 @@ impl From<Diagnostic> for Diagnostics {
 
 impl<E: std::error::Error> From<E> for Diagnostics {
     fn from(e: E) -> Self {
-        // Include the source chain: client errors often wrap the useful cause.
-        let mut detail = e.to_string();
+        // The error's own text is the summary; its source chain (client
+        // errors often wrap the useful cause) is the detail.
+        let mut causes = Vec::new();
         let mut src = e.source();
         while let Some(s) = src {
-            detail.push_str(": ");
-            detail.push_str(&s.to_string());
+            causes.push(s.to_string());
             src = s.source();
         }
-        Diagnostics(vec![Diagnostic::error("Error", detail)])
+        Diagnostics(vec![Diagnostic::error(e.to_string(), causes.join(": "))])
+    }
+}
+
+/// Turns any error into a diagnostic with a summary of your choosing:
+/// `client.get(id).await.diag("Reading cluster")?` works for every error
+/// type that implements `Display` (anyhow included).
+pub trait ResultExt<T> {
+    /// Maps the error to an error diagnostic: `summary`, detail = the error.
+    fn diag(self, summary: &str) -> Result<T, Diagnostics>;
+    /// Like [`ResultExt::diag`], pointing at an attribute.
+    fn diag_at(self, path: AttributePath, summary: &str) -> Result<T, Diagnostics>;
+}
+
+impl<T, E: fmt::Display> ResultExt<T> for Result<T, E> {
+    fn diag(self, summary: &str) -> Result<T, Diagnostics> {
+        // `{:#}` gives anyhow's "outer: inner" chain; plain errors ignore it.
+        self.map_err(|e| Diagnostic::error(summary, format!("{e:#}")).into())
+    }
+    fn diag_at(self, path: AttributePath, summary: &str) -> Result<T, Diagnostics> {
+        self.map_err(|e| Diagnostic::error(summary, format!("{e:#}")).at(path).into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Outer(std::io::Error);
+    impl fmt::Display for Outer {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("reading cluster failed")
+        }
+    }
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn std_errors_convert_with_their_cause_chain() {
+        let d: Diagnostics = Outer(std::io::Error::other("connection refused")).into();
+        assert_eq!(d.0[0].summary, "reading cluster failed");
+        assert_eq!(d.0[0].detail, "connection refused");
+        assert!(d.has_errors());
+    }
+
+    #[test]
+    fn result_ext_sets_summary_and_path() {
+        let r: Result<(), String> = Err("boom".into());
+        let d = r
+            .diag_at(AttributePath::new("labels").key("a"), "Bad label")
+            .unwrap_err();
+        assert_eq!(d.0[0].summary, "Bad label");
+        assert_eq!(d.0[0].detail, "boom");
+        assert_eq!(d.0[0].path.as_ref().unwrap().to_string(), "labels[\"a\"]");
+    }
+
+    #[test]
+    fn path_display() {
+        let p = AttributePath::new("rules").index(2).attr("port");
+        assert_eq!(p.to_string(), "rules[2].port");
+        assert!(Diagnostics::new().into_result().is_ok());
+        let mut w = Diagnostics::new();
+        w.warning("w", "");
+        assert!(w.into_result().is_ok(), "warnings alone are not a failure");
     }
 }

@@ -17,8 +17,10 @@
 //! * [`Schema`], [`Attribute`], [`NestedBlock`]: builders. Descriptions are
 //!   markdown and become the generated docs.
 //! * [`Diagnostics`] is the error type of every method ([`Result`]); any
-//!   `std::error::Error` converts with `?`. Point at an attribute with
-//!   `Diagnostic::error(..).at(AttributePath::new("name"))`.
+//!   `std::error::Error` converts with `?`, and [`ResultExt::diag`] gives any
+//!   `Display` error (anyhow too) a summary: `api.get(id).await.diag("Reading cluster")?`.
+//!   Point at an attribute with `Diagnostic::error(..).at(AttributePath::new("name"))`;
+//!   add warnings with [`Ctx::warn`].
 //! * [`serve`] runs the plugin from `main`; `--debug` prints a
 //!   `TF_REATTACH_PROVIDERS` line instead of the handshake.
 //!
@@ -116,7 +118,7 @@ pub use adapter::{
     DynFunction, DynResource, PlanOutcome,
 };
 pub use async_trait::async_trait;
-pub use diag::{AttributePath, Diagnostic, Diagnostics, PathStep, Severity};
+pub use diag::{AttributePath, Diagnostic, Diagnostics, PathStep, ResultExt, Severity};
 pub use log::HclogLayer;
 pub use schema::{
     Attribute, AttributeType, Block, BlockNesting, FunctionDefinition, IdentityAttribute,

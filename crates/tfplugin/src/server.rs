@@ -152,7 +152,17 @@ fn capabilities() -> pb::ServerCapabilities {
 /// Runs a handler future, turning a panic into an error diagnostic that names
 /// the resource and RPC; the panic hook has already logged it.
 async fn guarded<T>(ctx: &Ctx, fut: impl Future<Output = crate::Result<T>>) -> crate::Result<T> {
-    match AssertUnwindSafe(fut).catch_unwind().await {
+    let start = std::time::Instant::now();
+    let outcome = AssertUnwindSafe(fut).catch_unwind().await;
+    // Field names follow the Go SDK (tf_rpc, tf_resource_type); never values.
+    tracing::debug!(
+        tf_rpc = ctx.rpc(),
+        tf_resource_type = ctx.type_name(),
+        duration_us = start.elapsed().as_micros() as u64,
+        ok = matches!(outcome, Ok(Ok(_))),
+        "served"
+    );
+    match outcome {
         Ok(r) => r,
         Err(payload) => {
             let msg = panic_message(payload.as_ref());
