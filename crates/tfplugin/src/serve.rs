@@ -15,7 +15,9 @@ use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::server::proto::{health, plugin, tfplugin6};
-use crate::server::{Controller, Health, ProviderService, Server, Stdio, MAX_MESSAGE_SIZE};
+use crate::server::{
+    Controller, Health, ProviderService, Server, Shutdown, Stdio, MAX_MESSAGE_SIZE,
+};
 use crate::traits::Provider;
 
 /// Terraform's go-plugin handshake cookie; a process without it was not
@@ -320,13 +322,13 @@ async fn run<P: Provider>(address: &str, provider: P, debug: bool) -> Result<(),
 
     let mut rx = shutdown_tx.subscribe();
     let shutdown = async move {
-        let _ = rx.wait_for(|v| *v).await;
+        let _ = rx.wait_for(|v| *v != Shutdown::Running).await;
     };
     let mut rx2 = shutdown_tx.subscribe();
     let serve = router.serve_with_incoming_shutdown(incoming, shutdown);
     // Graceful shutdown waits for open connections; do not wait forever.
     let deadline = async move {
-        let _ = rx2.wait_for(|v| *v).await;
+        let _ = rx2.wait_for(|v| *v == Shutdown::Now).await;
         tokio::time::sleep(Duration::from_secs(5)).await;
     };
     let result = tokio::select! {
@@ -343,7 +345,7 @@ async fn run<P: Provider>(address: &str, provider: P, debug: bool) -> Result<(),
 /// swallowed, as go-plugin does: Terraform forwards Ctrl-C to the whole
 /// process group and then asks us to stop through StopProvider, letting
 /// in-flight operations finish instead of dying mid-apply.
-fn signal_watch(shutdown: watch::Sender<bool>, debug: bool) {
+fn signal_watch(shutdown: watch::Sender<Shutdown>, debug: bool) {
     use tokio::signal::unix::{signal, SignalKind};
     let term = signal(SignalKind::terminate());
     let int = signal(SignalKind::interrupt());
@@ -354,12 +356,12 @@ fn signal_watch(shutdown: watch::Sender<bool>, debug: bool) {
         loop {
             tokio::select! {
                 _ = term.recv() => {
-                    let _ = shutdown.send(true);
+                    let _ = shutdown.send(Shutdown::Now);
                     return;
                 }
                 _ = int.recv() => {
                     if debug {
-                        let _ = shutdown.send(true);
+                        let _ = shutdown.send(Shutdown::Now);
                         return;
                     }
                     tracing::trace!("ignoring interrupt; waiting for StopProvider");

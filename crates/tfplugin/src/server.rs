@@ -57,10 +57,21 @@ pub(crate) struct Server<P: Provider> {
     data: RwLock<Option<Arc<dyn Any + Send + Sync>>>,
     stop_tx: watch::Sender<bool>,
     /// Fires the graceful shutdown of the whole server.
-    pub(crate) shutdown_tx: watch::Sender<bool>,
+    pub(crate) shutdown_tx: watch::Sender<Shutdown>,
     /// In debug mode StopProvider (Ctrl-C in a terraform run) must not end the
     /// long-lived server the user attached to.
     pub(crate) stop_ends_server: bool,
+}
+
+/// Server life cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shutdown {
+    /// Serving.
+    Running,
+    /// StopProvider: graceful, waiting for in-flight calls without limit.
+    AfterInFlight,
+    /// GRPCController.Shutdown or SIGTERM: graceful, with a deadline.
+    Now,
 }
 
 /// Handle given to tonic; cheap to clone.
@@ -123,7 +134,7 @@ impl<P: Provider> Server<P> {
             schema_response,
             data: RwLock::new(None),
             stop_tx: watch::channel(false).0,
-            shutdown_tx: watch::channel(false).0,
+            shutdown_tx: watch::channel(Shutdown::Running).0,
             stop_ends_server: true,
         }
     }
@@ -970,7 +981,16 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
         tracing::info!("StopProvider received");
         let _ = self.0.stop_tx.send(true);
         if self.0.stop_ends_server {
-            let _ = self.0.shutdown_tx.send(true);
+            // Stop accepting work, but let in-flight operations (told through
+            // Ctx::stopping) finish however long they take.
+            self.0.shutdown_tx.send_if_modified(|s| {
+                if *s == Shutdown::Running {
+                    *s = Shutdown::AfterInFlight;
+                    true
+                } else {
+                    false
+                }
+            });
         }
         Ok(Response::new(pb::stop_provider::Response {
             error: String::new(),
@@ -984,20 +1004,20 @@ use proto::health as hpb;
 use proto::plugin as ppb;
 
 /// GRPCController: Shutdown ends the server gracefully.
-pub(crate) struct Controller(pub watch::Sender<bool>);
+pub(crate) struct Controller(pub watch::Sender<Shutdown>);
 
 #[tonic::async_trait]
 impl ppb::grpc_controller_server::GrpcController for Controller {
     async fn shutdown(&self, _: Request<ppb::Empty>) -> Rpc<ppb::Empty> {
         tracing::debug!("GRPCController.Shutdown received");
-        let _ = self.0.send(true);
+        let _ = self.0.send(Shutdown::Now);
         Ok(Response::new(ppb::Empty {}))
     }
 }
 
 /// GRPCStdio: we never route stdout/stderr through it (logs go to real
 /// stderr), so the stream stays empty and ends at shutdown.
-pub(crate) struct Stdio(pub watch::Receiver<bool>);
+pub(crate) struct Stdio(pub watch::Receiver<Shutdown>);
 
 type StdioStream = Pin<Box<dyn futures::Stream<Item = Result<ppb::StdioData, Status>> + Send>>;
 
@@ -1007,7 +1027,7 @@ impl ppb::grpc_stdio_server::GrpcStdio for Stdio {
     async fn stream_stdio(&self, _: Request<ppb::Empty>) -> Rpc<StdioStream> {
         let mut rx = self.0.clone();
         let s = futures::stream::once(async move {
-            let _ = rx.wait_for(|v| *v).await;
+            let _ = rx.wait_for(|v| *v != Shutdown::Running).await;
         })
         .filter_map(|_| async { None });
         Ok(Response::new(Box::pin(s)))

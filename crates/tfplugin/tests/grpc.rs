@@ -311,3 +311,76 @@ fn rpcs_newer_than_6_9_are_unimplemented_and_shutdown_ends_the_process() {
     }
     panic!("provider did not exit after GRPCController.Shutdown");
 }
+
+#[test]
+fn stop_provider_interrupts_in_flight_work_then_the_server_winds_down() {
+    let mut p = start();
+    let store = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        let ch = channel(&p).await;
+        let mut c = client(ch.clone());
+        let s = c
+            .get_provider_schema(pb::get_provider_schema::Request {})
+            .await
+            .unwrap()
+            .into_inner();
+        let provider_ty = Type::object([("dir".to_string(), Type::String)]);
+        let cfg = Dynamic::object([("dir", Dynamic::from(store.path().display().to_string()))]);
+        let r = c
+            .configure_provider(pb::configure_provider::Request {
+                terraform_version: "test".into(),
+                config: Some(pb::DynamicValue {
+                    msgpack: encode(&cfg, &provider_ty).unwrap(),
+                    json: vec![],
+                }),
+                client_capabilities: None,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
+
+        let ty = file_type(&s);
+        let planned = Dynamic::object([
+            ("name", Dynamic::from("slow")),
+            ("id", Dynamic::from("slow")),
+            ("content", Dynamic::from("SLOW")),
+            ("size", Dynamic::from(4)),
+            ("revision", Dynamic::UNKNOWN),
+        ]);
+        let dv = pb::DynamicValue {
+            msgpack: encode(&planned, &ty).unwrap(),
+            json: vec![],
+        };
+        let mut c2 = client(ch.clone());
+        let apply = tokio::spawn(async move {
+            c2.apply_resource_change(pb::apply_resource_change::Request {
+                type_name: "tfptest_file".into(),
+                planned_state: Some(dv.clone()),
+                config: Some(dv),
+                ..Default::default()
+            })
+            .await
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let started = std::time::Instant::now();
+        c.stop_provider(pb::stop_provider::Request {})
+            .await
+            .unwrap();
+        let r = apply.await.unwrap().unwrap().into_inner();
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the operation saw the stop"
+        );
+        assert_eq!(r.diagnostics[0].summary, "Interrupted");
+    });
+    // With the connection gone the stopped server exits on its own.
+    for _ in 0..500 {
+        if let Some(status) = p.child.try_wait().unwrap() {
+            assert!(status.success());
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("provider kept running after StopProvider");
+}

@@ -371,6 +371,15 @@ impl Resource for FileResource {
         if plan.content.as_str() == Some("PANIC") {
             panic!("tfptest was asked to panic");
         }
+        if plan.content.as_str() == Some("SLOW") {
+            // A long operation that honours Ctrl-C (StopProvider).
+            tokio::select! {
+                _ = ctx.stopping() => {
+                    return Err(Diagnostic::error("Interrupted", "Stopped by Terraform.").into());
+                }
+                _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            }
+        }
         let name = plan.name.as_str().unwrap_or_default().to_string();
         store(&data.dir, &name, &plan.to_stored(1, &config.password_wo))?;
         plan.id = Value::Known(name);
