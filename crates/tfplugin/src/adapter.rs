@@ -662,3 +662,102 @@ pub(crate) fn check_unconfigurable(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{Attribute, NestedBlock};
+
+    fn block() -> Block {
+        Block::new("t")
+            .attribute(Attribute::string("id").computed())
+            .attribute(Attribute::string("name").required())
+            .attribute(Attribute::string("token").optional().write_only())
+            .attribute(Attribute::nested(
+                "rules",
+                Nesting::List,
+                vec![
+                    Attribute::number("port").required(),
+                    Attribute::string("proto").optional_computed(),
+                    Attribute::string("pw").optional().write_only(),
+                ],
+            ))
+            .block(NestedBlock::new(
+                "settings",
+                BlockNesting::Single,
+                Block::new("s").attribute(Attribute::string("mode").optional_computed()),
+            ))
+    }
+
+    fn rule(port: i64, proto: Dynamic, pw: Dynamic) -> Dynamic {
+        Dynamic::object([("port", Dynamic::from(port)), ("proto", proto), ("pw", pw)])
+    }
+
+    #[test]
+    fn create_marks_unconfigured_computed_values_unknown_at_every_level() {
+        let config = Dynamic::object([
+            ("id", Dynamic::Null),
+            ("name", "n".into()),
+            (
+                "rules",
+                Dynamic::List(vec![
+                    rule(1, Dynamic::Null, Dynamic::Null),
+                    rule(2, "udp".into(), Dynamic::Null),
+                ]),
+            ),
+            ("settings", Dynamic::object([("mode", Dynamic::Null)])),
+        ]);
+        let mut planned = config.clone();
+        mark_computed_unknown(&block(), &mut planned, &config);
+        assert!(planned.get("id").unwrap().is_unknown());
+        assert_eq!(planned.get("name").unwrap().as_str(), Some("n"));
+        let Some(Dynamic::List(rules)) = planned.get("rules") else {
+            panic!()
+        };
+        assert!(rules[0].get("proto").unwrap().is_unknown());
+        assert_eq!(rules[1].get("proto").unwrap().as_str(), Some("udp"));
+        assert!(
+            rules[0].get("pw").unwrap().is_null(),
+            "optional non-computed stays null"
+        );
+        assert!(planned
+            .get("settings")
+            .unwrap()
+            .get("mode")
+            .unwrap()
+            .is_unknown());
+    }
+
+    #[test]
+    fn write_only_values_are_nulled_in_nested_attributes_too() {
+        let mut v = Dynamic::object([
+            ("token", "secret".into()),
+            ("name", "n".into()),
+            (
+                "rules",
+                Dynamic::List(vec![rule(1, "tcp".into(), "pw".into())]),
+            ),
+        ]);
+        null_write_only(&block(), &mut v);
+        assert!(v.get("token").unwrap().is_null());
+        assert_eq!(v.get("name").unwrap().as_str(), Some("n"));
+        let Some(Dynamic::List(rules)) = v.get("rules") else {
+            panic!()
+        };
+        assert!(rules[0].get("pw").unwrap().is_null());
+        assert_eq!(rules[0].get("proto").unwrap().as_str(), Some("tcp"));
+    }
+
+    #[test]
+    fn configuring_a_computed_only_attribute_is_an_error() {
+        let mut d = Diagnostics::new();
+        let config = Dynamic::object([("id", "x".into()), ("name", "n".into())]);
+        check_unconfigurable(&block(), &config, &AttributePath::root(), &mut d);
+        assert!(d.has_errors());
+        assert_eq!(d.0[0].path, Some(AttributePath::new("id")));
+        let mut d = Diagnostics::new();
+        let config = Dynamic::object([("id", Dynamic::Null), ("name", "n".into())]);
+        check_unconfigurable(&block(), &config, &AttributePath::root(), &mut d);
+        assert!(d.is_empty());
+    }
+}
