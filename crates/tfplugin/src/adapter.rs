@@ -294,8 +294,9 @@ impl<R: Resource> DynResource for TypedResource<R> {
         }
         let typed_config: R::State = decode_typed("configuration", config.clone())?;
         let mut requires_replace = Vec::new();
+        let mut proposed = proposed;
+        apply_defaults(&self.schema.block, &mut proposed, &config);
         let planned_typed = if prior.is_null() {
-            let mut proposed = proposed;
             mark_computed_unknown(&self.schema.block, &mut proposed, &config);
             let plan: R::State = decode_typed("planned state", proposed)?;
             self.inner
@@ -545,6 +546,42 @@ impl<F: Function> DynFunction for TypedFunction<F> {
 
 // ---- schema-driven chores ----------------------------------------------
 
+/// Plans declared defaults for attributes the configuration leaves null,
+/// descending into configured nested attributes/blocks.
+pub(crate) fn apply_defaults(block: &Block, planned: &mut Dynamic, config: &Dynamic) {
+    let Dynamic::Map(pm) = planned else { return };
+    for a in &block.attributes {
+        let cfg = config.get(&a.name).unwrap_or(&Dynamic::Null);
+        let Some(pv) = pm.get_mut(&a.name) else {
+            continue;
+        };
+        if let (Some(default), true) = (&a.default, cfg.is_null()) {
+            *pv = default.clone();
+            continue;
+        }
+        if let AttributeType::Nested(nesting, attrs) = &a.ty {
+            let nested = Block {
+                attributes: attrs.clone(),
+                ..Default::default()
+            };
+            walk_pairs(
+                *nesting == Nesting::Single,
+                &nested,
+                pv,
+                cfg,
+                apply_defaults,
+            );
+        }
+    }
+    for b in &block.blocks {
+        let cfg = config.get(&b.name).unwrap_or(&Dynamic::Null);
+        if let Some(pv) = pm.get_mut(&b.name) {
+            let single = matches!(b.nesting, BlockNesting::Single | BlockNesting::Group);
+            walk_pairs(single, &b.block, pv, cfg, apply_defaults);
+        }
+    }
+}
+
 /// Marks computed attributes that are null in configuration as unknown
 /// (create planning), descending into configured nested attributes/blocks.
 pub(crate) fn mark_computed_unknown(block: &Block, planned: &mut Dynamic, config: &Dynamic) {
@@ -563,33 +600,47 @@ pub(crate) fn mark_computed_unknown(block: &Block, planned: &mut Dynamic, config
                 attributes: attrs.clone(),
                 ..Default::default()
             };
-            descend(*nesting == Nesting::Single, &nested, pv, cfg);
+            walk_pairs(
+                *nesting == Nesting::Single,
+                &nested,
+                pv,
+                cfg,
+                mark_computed_unknown,
+            );
         }
     }
     for b in &block.blocks {
         let cfg = config.get(&b.name).unwrap_or(&Dynamic::Null);
         if let Some(pv) = pm.get_mut(&b.name) {
             let single = matches!(b.nesting, BlockNesting::Single | BlockNesting::Group);
-            descend(single, &b.block, pv, cfg);
+            walk_pairs(single, &b.block, pv, cfg, mark_computed_unknown);
         }
     }
 }
 
-fn descend(single: bool, block: &Block, pv: &mut Dynamic, cfg: &Dynamic) {
+/// Applies `f` to each nested object of a planned value together with the
+/// matching configured object (by position for lists/sets, key for maps).
+fn walk_pairs(
+    single: bool,
+    block: &Block,
+    pv: &mut Dynamic,
+    cfg: &Dynamic,
+    f: fn(&Block, &mut Dynamic, &Dynamic),
+) {
     if single {
-        mark_computed_unknown(block, pv, cfg);
+        f(block, pv, cfg);
         return;
     }
     match (pv, cfg) {
         (Dynamic::List(items), Dynamic::List(cfg_items)) => {
             for (p, c) in items.iter_mut().zip(cfg_items) {
-                mark_computed_unknown(block, p, c);
+                f(block, p, c);
             }
         }
         (Dynamic::Map(items), Dynamic::Map(cfg_items)) => {
             for (k, p) in items.iter_mut() {
                 if let Some(c) = cfg_items.get(k) {
-                    mark_computed_unknown(block, p, c);
+                    f(block, p, c);
                 }
             }
         }
@@ -726,6 +777,45 @@ mod tests {
             .get("mode")
             .unwrap()
             .is_unknown());
+    }
+
+    #[test]
+    fn defaults_fill_null_configuration_only() {
+        let b = Block::new("t")
+            .attribute(Attribute::number("weight").default_value(400i64))
+            .attribute(Attribute::nested(
+                "items",
+                Nesting::Map,
+                vec![Attribute::string("mode").default_value("rolling")],
+            ));
+        assert!(b.attributes[0].optional && b.attributes[0].computed);
+        let config = Dynamic::object([
+            ("weight", Dynamic::Null),
+            (
+                "items",
+                Dynamic::object([
+                    ("a", Dynamic::object([("mode", Dynamic::Null)])),
+                    ("b", Dynamic::object([("mode", "manual".into())])),
+                ]),
+            ),
+        ]);
+        let mut planned = config.clone();
+        apply_defaults(&b, &mut planned, &config);
+        assert_eq!(planned.get("weight"), Some(&Dynamic::from(400i64)));
+        let items = planned.get("items").unwrap();
+        assert_eq!(
+            items.get("a").unwrap().get("mode").unwrap().as_str(),
+            Some("rolling")
+        );
+        assert_eq!(
+            items.get("b").unwrap().get("mode").unwrap().as_str(),
+            Some("manual")
+        );
+        // A configured value wins.
+        let config = Dynamic::object([("weight", Dynamic::from(5i64)), ("items", Dynamic::Null)]);
+        let mut planned = config.clone();
+        apply_defaults(&b, &mut planned, &config);
+        assert_eq!(planned.get("weight"), Some(&Dynamic::from(5i64)));
     }
 
     #[test]

@@ -25,6 +25,8 @@
 //!   `TF_REATTACH_PROVIDERS` line instead of the handshake.
 //!
 //! ## What the framework does for you
+//! * Defaults declared with [`Attribute::default_value`] are planned when the
+//!   configuration leaves the attribute null.
 //! * Create plans: computed attributes not set in config become unknown.
 //! * Update plans: Terraform's proposal keeps prior values of unconfigured
 //!   computed attributes; set [`Value::Unknown`] yourself for ones that change.

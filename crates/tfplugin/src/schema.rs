@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::value::Type;
+use crate::value::{Dynamic, Type};
 
 /// A versioned schema.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -164,6 +164,8 @@ pub struct Attribute {
     /// A change of this (top-level) attribute forces a replacement; the
     /// framework adds it to `requires_replace` when prior and planned differ.
     pub requires_replace: bool,
+    /// Planned when the configuration leaves the attribute null.
+    pub default: Option<Dynamic>,
 }
 
 impl Attribute {
@@ -180,6 +182,7 @@ impl Attribute {
             write_only: false,
             deprecated: false,
             requires_replace: false,
+            default: None,
         }
     }
     /// A string attribute.
@@ -268,6 +271,13 @@ impl Attribute {
     pub fn description(mut self, text: impl Into<String>) -> Self {
         self.description = text.into();
         self
+    }
+    /// A default used when the configuration leaves the attribute null (makes
+    /// it optional + computed, as Terraform requires for provider-set values).
+    /// Mention the default in the description: docs do not show it otherwise.
+    pub fn default_value(mut self, value: impl Into<Dynamic>) -> Self {
+        self.default = Some(value.into());
+        self.optional_computed()
     }
 
     /// The cty type of this attribute's values.

@@ -86,6 +86,7 @@ pub struct FileState {
     secret: Value<String>,
     password_wo: Value<String>,
     labels: Value<BTreeMap<String, String>>,
+    mode: Value<String>,
     rules: Value<Vec<Rule>>,
     revision: Value<i64>,
 }
@@ -263,6 +264,11 @@ impl Resource for FileResource {
                     .description("Labels."),
             )
             .attribute(
+                Attribute::string("mode")
+                    .default_value("standard")
+                    .description("Mode; defaults to `standard`."),
+            )
+            .attribute(
                 Attribute::nested("rules", Nesting::List, rule)
                     .optional()
                     .description("Rules."),
@@ -353,6 +359,7 @@ impl Resource for FileResource {
         let changed = prior.content != plan.content
             || prior.secret != plan.secret
             || prior.labels != plan.labels
+            || prior.mode != plan.mode
             || prior.rules != plan.rules;
         if changed {
             plan.revision = Value::Unknown;
@@ -433,6 +440,7 @@ impl Resource for FileResource {
             secret: Value::Null,
             password_wo: Value::Null,
             labels: Value::Null,
+            mode: Value::Null,
             rules: Value::Null,
             revision: Value::Null,
         })
