@@ -257,7 +257,7 @@ async fn controllers_take_a_3_plus_2_cluster_to_ready_and_back_to_the_pool() {
     let ready = tokio::time::timeout(Duration::from_secs(60), async {
         while let Some(ev) = watch.next().await {
             if let Ok(WatchEvent::Created(s) | WatchEvent::Updated { new: s, .. }) = ev {
-                let m = s.spec.machines.clone().unwrap_or_default();
+                let m = s.spec.machines.unwrap_or_default();
                 if s.spec.ready
                     && s.spec.phase == specs::cluster_status_spec::Phase::Running as i32
                     && m.total == 5
