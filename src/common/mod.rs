@@ -2,6 +2,7 @@
 //! diagnostics, `timeouts`, event-driven waits, and the split between user metadata and Omni's own.
 
 pub mod errors;
+pub mod factory_http;
 pub mod meta;
 pub mod timeouts;
 pub mod wait;

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
+pub mod schematic_id;
+
 /// Every provider function.
 pub fn all() -> Vec<Arc<dyn tfplugin::DynFunction>> {
-    vec![]
+    vec![tfplugin::function(schematic_id::SchematicIdFunction)]
 }

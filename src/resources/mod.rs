@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
+pub mod schematic;
+
 /// Every managed resource the provider serves.
 pub fn all() -> Vec<Arc<dyn tfplugin::DynResource>> {
-    vec![]
+    vec![tfplugin::resource(schematic::SchematicResource)]
 }
