@@ -487,14 +487,20 @@ fn check_settings(c: &SchematicState) -> Diagnostics {
     d
 }
 
-fn set_defaults(s: &mut SchematicState) {
-    if s.register_via.is_null() {
+/// Defaults for the optional+computed settings. In a plan those arrive unknown when not
+/// configured, so the configuration (null there) decides; in read/import, the state does.
+fn set_defaults(s: &mut SchematicState, config: Option<&SchematicState>) {
+    let unset = |state: &Value<String>, cfg: Option<&Value<String>>| match cfg {
+        Some(c) => c.is_null(),
+        None => state.is_null(),
+    };
+    if unset(&s.register_via, config.map(|c| &c.register_via)) {
         s.register_via = Value::Known(REGISTER_FACTORY.into());
     }
-    if s.platform.is_null() {
+    if unset(&s.platform, config.map(|c| &c.platform)) {
         s.platform = Value::Known(DEFAULT_PLATFORM.into());
     }
-    if s.architecture.is_null() {
+    if unset(&s.architecture, config.map(|c| &c.architecture)) {
         s.architecture = Value::Known(DEFAULT_ARCH.into());
     }
 }
@@ -633,7 +639,7 @@ impl Resource for SchematicResource {
             })?;
             from_schematic(&mut state, &parsed, &yaml);
         }
-        set_defaults(&mut state);
+        set_defaults(&mut state, None);
         state.schematic_yaml = Value::Known(yaml);
         set_urls(&mut state, &factory_url(ctx)?);
         Ok(Some(state))
@@ -643,11 +649,11 @@ impl Resource for SchematicResource {
         &self,
         ctx: &Ctx,
         mut plan: SchematicState,
-        _config: &SchematicState,
+        config: &SchematicState,
         _private: &mut PrivateState,
     ) -> Result<SchematicState> {
         check_settings(&plan).into_result()?;
-        set_defaults(&mut plan);
+        set_defaults(&mut plan, Some(config));
         predict(ctx, &mut plan)?;
         set_urls(&mut plan, &factory_url(ctx)?);
         Ok(plan)
@@ -658,12 +664,12 @@ impl Resource for SchematicResource {
         ctx: &Ctx,
         prior: &SchematicState,
         mut plan: SchematicState,
-        _config: &SchematicState,
+        config: &SchematicState,
         _private: &mut PrivateState,
         requires_replace: &mut Vec<AttributePath>,
     ) -> Result<SchematicState> {
         check_settings(&plan).into_result()?;
-        set_defaults(&mut plan);
+        set_defaults(&mut plan, Some(config));
         predict(ctx, &mut plan)?;
         // The ID is the schematic's identity: replace exactly when it changes (or cannot be
         // known yet), so reformatting a document or switching styles is a no-op update.
@@ -1088,7 +1094,7 @@ mod tests {
     #[test]
     fn urls_follow_platform_rules() {
         let mut s = empty_state();
-        set_defaults(&mut s);
+        set_defaults(&mut s, None);
         s.id = Value::Known(VANILLA.into());
         set_urls(&mut s, "https://factory.talos.dev");
         assert!(s.installer_image.is_null() && s.iso_url.is_null());
