@@ -14,16 +14,7 @@ Key order, indentation, comments and JSON vs YAML do not change the ID; list ord
 and every value do. A document the factory would reject (an unknown or misspelt field, a value \
 of the wrong type, a META key outside 0–255, an empty document) is a function error carrying the \
 factory's reason, so a typo never silently yields the vanilla ID.\n\n\
-Use it with `yamlencode()` to build the document:\n\n\
-```terraform\n\
-output \"id\" {\n\
-  value = provider::omni::schematic_id(yamlencode({\n\
-    customization = {\n\
-      systemExtensions = { officialExtensions = [\"siderolabs/iscsi-tools\"] }\n\
-    }\n\
-  }))\n\
-}\n\
-```\n\n\
+Build the document with `yamlencode()` or read it with `file()`.\n\n\
 Strings that are whole YAML 1.1 booleans (`yes`, `off`, ...), base-60 numbers (`1:20`) or `<<` \
 are quoted differently by different factory releases; the ID returned is the one of the current \
 factory (v1.5.0).";
