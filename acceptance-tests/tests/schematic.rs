@@ -576,3 +576,44 @@ fn a_factory_assigning_another_id_fails_the_apply() -> Result<()> {
     assert!(!ws.state_file_text().contains(other));
     Ok(())
 }
+
+#[test]
+fn extensions_and_overlays_missing_for_the_talos_version_are_plan_warnings() -> Result<()> {
+    let omni = Omni::start(0)?;
+    let f = omni.endpoint.clone();
+    let ws = Workspace::new(&omni)?;
+    ws.write_config(&format!(
+        "{}\nresource \"omni_schematic\" \"this\" {{\n  extensions    = [\"siderolabs/iscsi-tools\", \"siderolabs/no-such-extension\"]\n  overlay       = {{ name = \"no-such-board\" }}\n  talos_version = \"v1.13.9\"\n}}\n",
+        provider(&f)
+    ))?;
+    let run = ws.run(&["plan", "-input=false", "-json"])?;
+    assert_eq!(
+        run.status, 0,
+        "warnings must not fail the plan: {}",
+        run.stdout
+    );
+    let warnings: Vec<Value> = run
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["type"] == "diagnostic" && v["diagnostic"]["severity"] == "warning")
+        .map(|v| v["diagnostic"].clone())
+        .collect();
+    assert!(
+        has_diagnostic(
+            &warnings,
+            r"does not list .{1,2}siderolabs/no-such-extension.{1,3}for Talos v1\.13\.9",
+            None
+        ),
+        "{warnings:#?}"
+    );
+    assert!(
+        !has_diagnostic(&warnings, "siderolabs/iscsi-tools", None),
+        "a listed extension must not warn: {warnings:#?}"
+    );
+    assert!(
+        has_diagnostic(&warnings, "overlay .{1,2}no-such-board", None),
+        "{warnings:#?}"
+    );
+    Ok(())
+}

@@ -656,6 +656,7 @@ impl Resource for SchematicResource {
         set_defaults(&mut plan, Some(config));
         predict(ctx, &mut plan)?;
         set_urls(&mut plan, &factory_url(ctx)?);
+        catalogue_warnings(ctx, &plan).await;
         Ok(plan)
     }
 
@@ -683,6 +684,9 @@ impl Resource for SchematicResource {
             }
         }
         set_urls(&mut plan, &factory_url(ctx)?);
+        if !same || prior.talos_version != plan.talos_version {
+            catalogue_warnings(ctx, &plan).await;
+        }
         Ok(plan)
     }
 
@@ -792,6 +796,77 @@ impl Resource for SchematicResource {
         let mut s = empty_state();
         s.id = Value::Known(id.to_string());
         Ok(s)
+    }
+}
+
+/// Warns (at plan time) about extensions and an overlay the factory does not list for
+/// `talos_version`: the factory accepts such a schematic but refuses to build images from it
+/// (§3.4). The factory's catalogue is the authority, so nothing is checked offline; when it
+/// cannot be read the plan goes on (the apply will report an unreachable factory).
+async fn catalogue_warnings(ctx: &Ctx, plan: &SchematicState) {
+    let Some(version) = plan
+        .talos_version
+        .as_str()
+        .and_then(|v| urls::normalize_talos_version(v).ok())
+    else {
+        return;
+    };
+    let Ok(Some(schem)) = build(plan) else {
+        return;
+    };
+    let Ok(factory) = factory_http::client(ctx) else {
+        return;
+    };
+    let exts = &schem.customization.official_extensions;
+    if !exts.is_empty() {
+        match factory.extensions(&version).await {
+            Ok(list) => {
+                for (i, name) in exts.iter().enumerate() {
+                    if !list.iter().any(|e| &e.name == name) {
+                        // Only the structured style has an element to point at.
+                        let path = if plan.extensions.is_known() {
+                            AttributePath::new("extensions").index(i as i64)
+                        } else {
+                            AttributePath::new("schematic")
+                        };
+                        ctx.warn_at(
+                            path,
+                            "Extension not offered for this Talos version",
+                            format!(
+                                "The Image Factory does not list {name:?} for Talos {version}: it \
+                                 registers the schematic but refuses to build images from it, \
+                                 unless it maps a renamed extension. See \
+                                 `omni_image_factory_extensions` for the available names."
+                            ),
+                        );
+                    }
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "extension catalogue not checked"),
+        }
+    }
+    let overlay = &schem.overlay.name;
+    if !overlay.is_empty() {
+        match factory.overlays(&version).await {
+            Ok(list) if !list.iter().any(|o| &o.name == overlay) => {
+                let path = if plan.overlay.is_known() {
+                    AttributePath::new("overlay").attr("name")
+                } else {
+                    AttributePath::new("schematic")
+                };
+                ctx.warn_at(
+                    path,
+                    "Overlay not offered for this Talos version",
+                    format!(
+                        "The Image Factory does not list the overlay {overlay:?} for Talos \
+                         {version}; images for this schematic will be refused. See \
+                         `omni_image_factory_overlays`."
+                    ),
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "overlay catalogue not checked"),
+        }
     }
 }
 
