@@ -617,3 +617,25 @@ fn extensions_and_overlays_missing_for_the_talos_version_are_plan_warnings() -> 
     );
     Ok(())
 }
+
+/// §2.5: a whole string like `off` is quoted differently by factory releases, so the ID is the
+/// factory's; once applied, re-plans keep it instead of replacing forever.
+#[test]
+fn factory_dependent_schematic_takes_the_factorys_id_and_then_stays_put() -> Result<()> {
+    let omni = Omni::start(0)?;
+    let f = omni.endpoint.clone();
+    let ws = Workspace::new(&omni)?;
+    ws.write_config(&format!(
+        "{}\nresource \"omni_schematic\" \"this\" {{\n  extra_kernel_args = [\"off\"]\n}}\n",
+        provider(&f)
+    ))?;
+    let plan = ws.plan_json()?;
+    let (_, unknown) = planned_change(&plan, "omni_schematic.this")?;
+    assert_eq!(unknown["id"], true, "the ID is the factory's to decide");
+    ws.apply()?;
+    let v = resource_values(&ws.state()?, "omni_schematic.this")?;
+    let id = v["id"].as_str().context("id")?;
+    assert_eq!(http(&f, "GET", &format!("/schematics/{id}"), "")?.0, 200);
+    assert!(!ws.plan_has_changes()?, "the applied ID must be kept");
+    Ok(())
+}

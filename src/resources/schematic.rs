@@ -553,10 +553,24 @@ fn set_urls(s: &mut SchematicState, factory_url: &str) {
     }
 }
 
-/// Fills `id` and `schematic_yaml` from the configuration when they can be predicted.
-fn predict(ctx: &Ctx, s: &mut SchematicState) -> Result<()> {
+/// Fills `id` and `schematic_yaml` from the configuration when they can be predicted. `prior`
+/// is the state being updated: a factory-dependent schematic (§2.5) whose prior ID is one of
+/// its possible IDs keeps it, since the factory already decided.
+fn predict(ctx: &Ctx, s: &mut SchematicState, prior: Option<&SchematicState>) -> Result<()> {
     match build(s)? {
         Some(schem) if schem.id_depends_on_factory_version() => {
+            let decided = prior.filter(|p| {
+                p.id.as_str().is_some_and(|id| {
+                    [Flavor::V4Rc6, Flavor::V4Rc4, Flavor::V3]
+                        .into_iter()
+                        .any(|f| schem.id_with(f) == id)
+                })
+            });
+            if let Some(p) = decided {
+                s.id = p.id.clone();
+                s.schematic_yaml = p.schematic_yaml.clone();
+                return Ok(());
+            }
             // §2.5: factory releases quote these strings differently; the factory decides.
             ctx.warn(
                 "Schematic ID known only after apply",
@@ -654,7 +668,7 @@ impl Resource for SchematicResource {
     ) -> Result<SchematicState> {
         check_settings(&plan).into_result()?;
         set_defaults(&mut plan, Some(config));
-        predict(ctx, &mut plan)?;
+        predict(ctx, &mut plan, None)?;
         set_urls(&mut plan, &factory_url(ctx)?);
         catalogue_warnings(ctx, &plan).await;
         Ok(plan)
@@ -671,7 +685,7 @@ impl Resource for SchematicResource {
     ) -> Result<SchematicState> {
         check_settings(&plan).into_result()?;
         set_defaults(&mut plan, Some(config));
-        predict(ctx, &mut plan)?;
+        predict(ctx, &mut plan, Some(prior))?;
         // The ID is the schematic's identity: replace exactly when it changes (or cannot be
         // known yet), so reformatting a document or switching styles is a no-op update.
         let same = matches!((&plan.id, &prior.id), (Value::Known(a), Value::Known(b)) if a == b);
