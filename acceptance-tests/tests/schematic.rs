@@ -352,6 +352,25 @@ fn register_via_omni_uses_omnis_management_api() -> Result<()> {
     assert_eq!(v["id"], V8);
     assert_eq!(http(&f, "GET", &format!("/schematics/{V8}"), "")?.0, 200);
     assert!(!ws.plan_has_changes()?);
+
+    // Proof that it went through Omni: with `image_factory_url` pointing elsewhere, only Omni's
+    // factory receives the schematic.
+    let elsewhere = Omni::start(0)?;
+    let ws2 = Workspace::new(&omni)?;
+    ws2.write_config(&format!(
+        "{}\nresource \"omni_schematic\" \"this\" {{\n  extensions   = [\"siderolabs/qemu-guest-agent\"]\n  register_via = \"omni\"\n}}\n",
+        provider(&elsewhere.endpoint)
+    ))?;
+    ws2.apply()?;
+    let id = resource_values(&ws2.state()?, "omni_schematic.this")?["id"]
+        .as_str()
+        .context("id")?
+        .to_string();
+    assert_eq!(http(&f, "GET", &format!("/schematics/{id}"), "")?.0, 200);
+    assert_eq!(
+        http(&elsewhere.endpoint, "GET", &format!("/schematics/{id}"), "")?.0,
+        404
+    );
     Ok(())
 }
 
