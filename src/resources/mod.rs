@@ -3,9 +3,15 @@
 
 use std::sync::Arc;
 
+pub mod machine_set;
+pub mod machine_set_node;
 pub mod schematic;
 
 /// Every managed resource the provider serves.
 pub fn all() -> Vec<Arc<dyn tfplugin::DynResource>> {
-    vec![tfplugin::resource(schematic::SchematicResource)]
+    vec![
+        tfplugin::resource(schematic::SchematicResource),
+        tfplugin::resource(machine_set::MachineSetResource),
+        tfplugin::resource(machine_set_node::MachineSetNodeResource),
+    ]
 }
