@@ -19,8 +19,8 @@ use omni_client::{Api, Error, LabelQuery, ListParams, Object, ResourceKind};
 use serde::{Deserialize, Serialize};
 use talos_machinery::names;
 use tfplugin::{
-    async_trait, Attribute, AttributePath, Ctx, Diagnostic, Diagnostics, Nesting, PrivateState,
-    Resource, Result, Schema, Type, Value,
+    async_trait, Attribute, AttributePath, Ctx, Diagnostic, Diagnostics, Nesting, PathStep,
+    PrivateState, Resource, Result, Schema, Type, Value,
 };
 
 use crate::common::{self, meta, omni_error, omni_error_at, wait_for, Timeouts, WaitDecision};
@@ -188,9 +188,9 @@ fn strategy_attribute(name: &str, default: &str, what: &str) -> Attribute {
                 .description("How many machines at a time with `rolling`; omitted or `0` means 1."),
         ],
     )
-    .optional()
+    .optional_computed()
     .description(format!(
-        "Strategy {what}. When omitted Omni's default applies: `{default}`."
+        "Strategy {what}. Default: `{{ type = \"{default}\" }}`, as Omni's templates use."
     ))
 }
 
@@ -230,7 +230,7 @@ fn schema() -> Schema {
                         .optional()
                         .description("How many machines to allocate. Required with `static` allocation, not allowed with `unlimited`."),
                     Attribute::string("allocation_type")
-                        .optional()
+                        .optional_computed()
                         .description("`static` (the default: exactly `size` machines) or `unlimited` (every matching machine). Case-insensitive."),
                 ],
             )
@@ -268,7 +268,7 @@ fn schema() -> Schema {
         )
         .attribute(
             Attribute::bool("wait")
-                .optional()
+                .optional_computed()
                 .description("Wait after create and update until Omni reports the set `Running` and ready with the expected machine count. Default `true`."),
         )
         .attribute(common::timeouts::attribute(
@@ -281,7 +281,22 @@ fn schema() -> Schema {
 // ---- plan logic ----------------------------------------------------------------------------
 
 fn at(path: AttributePath, summary: &str, detail: impl Into<String>) -> Diagnostic {
-    Diagnostic::error(summary, detail).at(path)
+    Diagnostic::error(summary, in_detail(&path, detail.into())).at(path)
+}
+
+/// Terraform cannot highlight a field inside an object-valued attribute (it shows the whole
+/// resource block instead), so such details name the field themselves.
+pub(crate) fn in_detail(path: &AttributePath, detail: String) -> String {
+    let nested = path
+        .0
+        .iter()
+        .skip(1)
+        .any(|s| matches!(s, PathStep::Attribute(_)));
+    if nested {
+        format!("`{path}`: {detail}")
+    } else {
+        detail
+    }
 }
 
 fn parse_allocation_type(s: &str) -> Option<AllocationType> {
@@ -491,6 +506,39 @@ pub fn validate_config(c: &MachineSetState) -> Diagnostics {
     diags
 }
 
+/// Fills the defaults of unconfigured optional+computed attributes, so the state always shows
+/// the effective value and a server-side change of a default is still drift.
+fn apply_defaults(plan: &mut MachineSetState, config: &MachineSetState) {
+    if let (Value::Known(p), Value::Known(c)) = (&mut plan.machine_class, &config.machine_class) {
+        if c.allocation_type.is_null() {
+            p.allocation_type = Value::Known("static".into());
+        }
+    }
+    for (p, c, default) in [
+        (
+            &mut plan.update_strategy,
+            &config.update_strategy,
+            "rolling",
+        ),
+        (&mut plan.delete_strategy, &config.delete_strategy, "unset"),
+        (
+            &mut plan.upgrade_strategy,
+            &config.upgrade_strategy,
+            "unset",
+        ),
+    ] {
+        if c.is_null() {
+            *p = Value::Known(Strategy {
+                kind: Value::Known(default.into()),
+                max_parallelism: Value::Null,
+            });
+        }
+    }
+    if config.wait.is_null() {
+        plan.wait = Value::Known(true);
+    }
+}
+
 /// The planned ID, when cluster, role and name are known.
 fn planned_id(plan: &MachineSetState) -> Value<String> {
     let (Some(cluster), Some(role)) = (plan.cluster.as_str(), plan.role.as_str()) else {
@@ -637,10 +685,7 @@ fn config_mp(c: &Option<UpdateStrategyConfig>) -> u32 {
         .map_or(0, |r| r.max_parallelism)
 }
 
-fn strategy_from_wire(w: WireStrategy, default: UpdateStrategy) -> Value<Strategy> {
-    if w == (default as i32, 0) {
-        return Value::Null;
-    }
+fn strategy_from_wire(w: WireStrategy) -> Value<Strategy> {
     let kind = if w.0 == UpdateStrategy::Rolling as i32 {
         "rolling"
     } else {
@@ -656,16 +701,16 @@ fn strategy_from_wire(w: WireStrategy, default: UpdateStrategy) -> Value<Strateg
     })
 }
 
-/// Keeps the prior value when it means the same on the wire (user spelling, omitted defaults),
-/// otherwise the canonical form of what the server has: no diff for `Rolling` vs `rolling`,
-/// a real diff for a real change.
+/// Keeps the prior value when it means the same on the wire (the user's spelling), otherwise the
+/// canonical form of what the server has: no diff for `Rolling` vs `rolling`, a real diff for a
+/// real change. An import (null prior) gets the canonical form.
 fn keep_if_same<T: Clone, W: PartialEq>(
     prior: &Value<T>,
     server: W,
     to_wire: impl Fn(&Value<T>) -> W,
     canonical: impl FnOnce(W) -> Value<T>,
 ) -> Value<T> {
-    if !prior.is_unknown() && to_wire(prior) == server {
+    if prior.is_known() && to_wire(prior) == server {
         prior.clone()
     } else {
         canonical(server)
@@ -700,11 +745,7 @@ fn allocation_from_wire(a: Option<MachineAllocation>) -> Value<MachineClassAlloc
         } else {
             Value::Known(a.machine_count as i64)
         },
-        allocation_type: if unlimited {
-            Value::Known("unlimited".into())
-        } else {
-            Value::Null
-        },
+        allocation_type: Value::Known(if unlimited { "unlimited" } else { "static" }.into()),
     })
 }
 
@@ -847,7 +888,7 @@ fn state_from_object(prior: &MachineSetState, obj: &Object<MachineSet>) -> Resul
                 config_mp(&spec.update_strategy_config),
             ),
             |s| strategy_to_wire(s, UpdateStrategy::Rolling),
-            |w| strategy_from_wire(w, UpdateStrategy::Rolling),
+            strategy_from_wire,
         ),
         delete_strategy: keep_if_same(
             &prior.delete_strategy,
@@ -856,7 +897,7 @@ fn state_from_object(prior: &MachineSetState, obj: &Object<MachineSet>) -> Resul
                 config_mp(&spec.delete_strategy_config),
             ),
             |s| strategy_to_wire(s, UpdateStrategy::Unset),
-            |w| strategy_from_wire(w, UpdateStrategy::Unset),
+            strategy_from_wire,
         ),
         upgrade_strategy: keep_if_same(
             &prior.upgrade_strategy,
@@ -865,7 +906,7 @@ fn state_from_object(prior: &MachineSetState, obj: &Object<MachineSet>) -> Resul
                 config_mp(&spec.upgrade_strategy_config),
             ),
             |s| strategy_to_wire(s, UpdateStrategy::Unset),
-            |w| strategy_from_wire(w, UpdateStrategy::Unset),
+            strategy_from_wire,
         ),
         bootstrap_spec: keep_if_same(
             &prior.bootstrap_spec,
@@ -875,7 +916,7 @@ fn state_from_object(prior: &MachineSetState, obj: &Object<MachineSet>) -> Resul
         ),
         labels: user_map(&prior.labels, &obj.metadata.labels),
         annotations: user_map(&prior.annotations, &obj.metadata.annotations),
-        wait: prior.wait.clone(),
+        wait: prior.wait.clone().or_default_value(true),
         timeouts: prior.timeouts.clone(),
     })
 }
@@ -1125,6 +1166,7 @@ impl Resource for MachineSetResource {
         validate_config(config).into_result()?;
         // Keep exactly what the user wrote: an omitted name stays null.
         plan.name = config.name.clone();
+        apply_defaults(&mut plan, config);
         plan.id = planned_id(&plan);
         check_against_omni(ctx, &plan).await?;
         Ok(plan)
@@ -1140,6 +1182,7 @@ impl Resource for MachineSetResource {
         requires_replace: &mut Vec<AttributePath>,
     ) -> Result<MachineSetState> {
         validate_config(config).into_result()?;
+        apply_defaults(&mut plan, config);
         // `name` is computed only so an import can fill it in: an omitted name means the
         // default set, unless the prior name already names that same set.
         if config.name.is_null() {
@@ -1326,6 +1369,10 @@ mod tests {
         s = state("c", "workers");
         s.machine_class = class("m", Value::Known(2), "unlimited".into());
         assert_eq!(paths(&validate_config(&s)), vec!["machine_class.size"]);
+        // Terraform shows the resource block for nested fields: the detail names the field.
+        assert!(validate_config(&s).0[0]
+            .detail
+            .starts_with("`machine_class.size`: "));
 
         s.machine_class = class("m", Value::Null, Value::Null);
         assert_eq!(paths(&validate_config(&s)), vec!["machine_class.size"]);
@@ -1423,6 +1470,16 @@ mod tests {
             max_parallelism: Value::Known(2),
         });
         plan.labels = Value::Known(BTreeMap::from([("team".to_string(), "a".to_string())]));
+        let config = plan.clone();
+        apply_defaults(&mut plan, &config);
+        assert_eq!(plan.wait, Value::Known(true));
+        assert_eq!(
+            plan.upgrade_strategy,
+            Value::Known(Strategy {
+                kind: "unset".into(),
+                max_parallelism: Value::Null
+            })
+        );
         let mut spec = specs::MachineSetSpec::default();
         write_spec(&mut spec, &plan, true);
         assert_eq!(spec.update_strategy, UpdateStrategy::Rolling as i32);
@@ -1469,7 +1526,13 @@ mod tests {
                 max_parallelism: Value::Null
             })
         );
-        assert_eq!(read.delete_strategy, Value::Null);
+        assert_eq!(
+            read.delete_strategy,
+            Value::Known(Strategy {
+                kind: "unset".into(),
+                max_parallelism: Value::Null
+            })
+        );
         assert_eq!(
             read.labels,
             Value::Known(BTreeMap::from([("team".to_string(), "a".to_string())]))
@@ -1500,7 +1563,14 @@ mod tests {
         // After an import the default set's name is explicit, which matches both an omitted
         // and an explicit `name = "workers"` (name is optional+computed).
         assert_eq!(read.name, Value::Known("workers".into()));
-        assert_eq!(read.update_strategy, Value::Null);
+        assert_eq!(
+            read.update_strategy,
+            Value::Known(Strategy {
+                kind: "rolling".into(),
+                max_parallelism: Value::Null
+            })
+        );
+        assert_eq!(read.wait, Value::Known(true));
         let cp = state_from_object(
             &prior,
             &object("c-control-planes", "c", Role::ControlPlane, spec.clone()),

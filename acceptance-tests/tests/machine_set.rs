@@ -1,0 +1,312 @@
+//! `omni_machine_set` with the real terraform against the emulator: create (waiting for
+//! ready), import-verify, update in place, replace, empty re-plan, drift, re-create after an
+//! out-of-band delete, destroy returning every machine; plus the table of bad inputs.
+
+mod machine_set_support;
+
+use std::time::Duration;
+
+use acceptance_tests::{has_diagnostic, planned_actions, resource_values, Omni, Workspace};
+use anyhow::{ensure, Result};
+use machine_set_support::{import_verify, Omnictl};
+use omni_client::omni_api::specs::{self, machine_set_spec::UpdateStrategy, MachineSetPhase};
+use omni_client::resources::{MachineSet, MachineSetStatus};
+
+const MACHINES: u32 = 6;
+
+const CP: &str = r#"
+resource "omni_machine_set" "cp" {
+  cluster = "ms"
+  role    = "controlplane"
+  machine_class = {
+    name = "pool"
+    size = 1
+  }
+}
+"#;
+
+/// The default worker set from machine class `pool`, written the official provider's way.
+fn workers(size: u32, max_parallelism: u32) -> String {
+    format!(
+        r#"
+resource "omni_machine_set" "workers" {{
+  cluster = "ms"
+  role    = "workers"
+  machine_class = {{
+    name            = "pool"
+    size            = {size}
+    allocation_type = "Static"
+  }}
+  update_strategy = {{
+    type            = "Rolling"
+    max_parallelism = {max_parallelism}
+  }}
+  labels = {{
+    team = "platform"
+  }}
+}}
+"#
+    )
+}
+
+/// A named worker set whose machines would be assigned by hand.
+fn gpu(name: &str) -> String {
+    format!(
+        r#"
+resource "omni_machine_set" "gpu" {{
+  cluster = "ms"
+  role    = "workers"
+  name    = "{name}"
+  delete_strategy = {{
+    type = "rolling"
+  }}
+}}
+"#
+    )
+}
+
+/// Three sets of cluster `ms`: control plane, default workers and a named worker set.
+fn config(size: u32, gpu_name: &str, max_parallelism: u32) -> String {
+    format!("{CP}{}{}", workers(size, max_parallelism), gpu(gpu_name))
+}
+
+fn setup() -> Result<(Omni, Omnictl, Workspace)> {
+    let omni = Omni::start(MACHINES)?;
+    let ctl = Omnictl::new(&omni)?;
+    ctl.create_cluster("ms")?;
+    ctl.create_machine_class("pool", &["omni.sidero.dev/arch=amd64"])?;
+    let ws = Workspace::new(&omni)?;
+    Ok((omni, ctl, ws))
+}
+
+fn status(ctl: &Omnictl, id: &str) -> Result<specs::MachineSetStatusSpec> {
+    Ok(ctl
+        .get::<MachineSetStatus>(id)?
+        .map(|s| s.spec)
+        .unwrap_or_default())
+}
+
+#[test]
+fn machine_set_lifecycle() -> Result<()> {
+    let (omni, ctl, ws) = setup()?;
+
+    // Create: apply returns only once the class-allocated sets are Running and ready.
+    ws.write_config(&config(1, "gpu", 2))?;
+    ws.apply()?;
+    for id in ["ms-control-planes", "ms-workers"] {
+        let s = status(&ctl, id)?;
+        ensure!(
+            s.phase == MachineSetPhase::Running as i32 && s.ready,
+            "{id} not ready after apply: {s:?}"
+        );
+        ensure!(s.machines.unwrap_or_default().total == 1, "{id}: {s:?}");
+    }
+    let state = ws.state()?;
+    let cp = resource_values(&state, "omni_machine_set.cp")?;
+    ensure!(
+        cp["id"] == "ms-control-planes" && cp["name"].is_null(),
+        "{cp}"
+    );
+    let w = resource_values(&state, "omni_machine_set.workers")?;
+    ensure!(w["id"] == "ms-workers" && w["name"].is_null(), "{w}");
+    // What the user wrote is kept: official-provider spelling included.
+    ensure!(w["machine_class"]["allocation_type"] == "Static", "{w}");
+    ensure!(w["update_strategy"]["type"] == "Rolling", "{w}");
+    let g = resource_values(&state, "omni_machine_set.gpu")?;
+    ensure!(g["id"] == "ms-gpu" && g["name"] == "gpu", "{g}");
+    let set = ctl.get::<MachineSet>("ms-workers")?.expect("created");
+    ensure!(set.metadata.labels.get("team").map(String::as_str) == Some("platform"));
+    ensure!(set
+        .metadata
+        .labels
+        .contains_key("omni.sidero.dev/role-worker"));
+    ensure!(
+        set.metadata
+            .labels
+            .get("omni.sidero.dev/cluster")
+            .map(String::as_str)
+            == Some("ms")
+    );
+    ensure!(
+        set.metadata
+            .annotations
+            .get("omni.sidero.dev/managed-by-gitops-tools")
+            .map(String::as_str)
+            == Some("Terraform")
+    );
+
+    // Empty re-plan: the short name round-trips (the official provider's perpetual diff).
+    ensure!(!ws.plan_has_changes()?, "re-plan after create is not empty");
+
+    // Import-verify each set into a fresh workspace.
+    // An import reads the canonical lower-case spelling back (it cannot know how a
+    // configuration spells `Rolling`), so the import body uses it.
+    let canonical = workers(1, 2)
+        .replace("\"Static\"", "\"static\"")
+        .replace("\"Rolling\"", "\"rolling\"");
+    for (body, addr, id) in [
+        (CP.to_string(), "omni_machine_set.cp", "ms-control-planes"),
+        (canonical, "omni_machine_set.workers", "ms-workers"),
+        (gpu("gpu"), "omni_machine_set.gpu", "ms-gpu"),
+    ] {
+        import_verify(&omni, &body, addr, id)?;
+    }
+
+    // Update in place: scale the workers and change the strategy; apply waits for 2 machines.
+    ws.write_config(&config(2, "gpu", 3))?;
+    let plan = ws.plan_json()?;
+    ensure!(planned_actions(&plan, "omni_machine_set.workers") == ["update"]);
+    ws.apply()?;
+    let s = status(&ctl, "ms-workers")?;
+    ensure!(
+        s.ready && s.machines.unwrap_or_default().total == 2,
+        "workers not scaled to 2 when apply returned: {s:?}"
+    );
+    let spec = ctl.get::<MachineSet>("ms-workers")?.expect("exists").spec;
+    ensure!(
+        spec.update_strategy_config
+            .and_then(|c| c.rolling)
+            .map(|r| r.max_parallelism)
+            == Some(3)
+    );
+
+    // Replace: renaming a worker set changes its ID.
+    ws.write_config(&config(2, "gpu2", 3))?;
+    let plan = ws.plan_json()?;
+    let actions = planned_actions(&plan, "omni_machine_set.gpu");
+    ensure!(
+        actions.contains(&"delete".to_string()) && actions.contains(&"create".to_string()),
+        "{actions:?}"
+    );
+    ws.apply()?;
+    ensure!(ctl.get::<MachineSet>("ms-gpu")?.is_none());
+    ensure!(ctl.get::<MachineSet>("ms-gpu2")?.is_some());
+    ensure!(!ws.plan_has_changes()?);
+
+    // Out-of-band change → drift, and apply puts it back.
+    ctl.run(ctl.api::<MachineSet>().update("ms-workers", |o| {
+        o.spec.update_strategy = UpdateStrategy::Unset as i32;
+        o.metadata
+            .labels
+            .insert("team".into(), "someone-else".into());
+    }))?;
+    ensure!(ws.plan_has_changes()?, "out-of-band change is not drift");
+    ws.apply()?;
+    let set = ctl.get::<MachineSet>("ms-workers")?.expect("exists");
+    ensure!(set.spec.update_strategy == UpdateStrategy::Rolling as i32);
+    ensure!(set.metadata.labels.get("team").map(String::as_str) == Some("platform"));
+    ensure!(!ws.plan_has_changes()?);
+
+    // Out-of-band delete → planned for creation, and created again.
+    ctl.delete::<MachineSet>("ms-gpu2")?;
+    let plan = ws.plan_json()?;
+    ensure!(planned_actions(&plan, "omni_machine_set.gpu") == ["create"]);
+    ws.apply()?;
+    ensure!(ctl.get::<MachineSet>("ms-gpu2")?.is_some());
+
+    // Destroy: nothing of ours is left and every machine is back in the pool.
+    ws.destroy()?;
+    ensure!(
+        ctl.of_cluster::<MachineSet>("ms")?.is_empty(),
+        "machine sets left after destroy"
+    );
+    ctl.wait_all_available(Duration::from_secs(60))?;
+    Ok(())
+}
+
+/// The diagnostic matching `pattern` points at `attribute`: Terraform's snippet for top-level
+/// attributes and map keys; for a field of an object attribute (which Terraform cannot
+/// highlight) the provider names the field in the detail.
+fn names_attribute(diags: &[serde_json::Value], pattern: &str, attribute: &str) -> bool {
+    if attribute.starts_with("machine_class.") || attribute.starts_with("bootstrap_spec.") {
+        let field = format!("`{attribute}`");
+        return has_diagnostic(diags, pattern, None)
+            && diags
+                .iter()
+                .any(|d| d["detail"].as_str().unwrap_or("").contains(&field));
+    }
+    has_diagnostic(diags, pattern, Some(attribute))
+}
+
+#[test]
+fn machine_set_bad_inputs() -> Result<()> {
+    let (_omni, ctl, ws) = setup()?;
+    // An existing control-plane set made outside this configuration.
+    let cp = omni_client::Object::<MachineSet>::new(
+        "ms-control-planes",
+        specs::MachineSetSpec::default(),
+    )
+    .with_label("omni.sidero.dev/cluster", "ms")
+    .with_label("omni.sidero.dev/role-controlplane", "");
+    ctl.run(ctl.api::<MachineSet>().create(cp))?;
+
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            r#"cluster = "ms"
+  role = "workers"
+  labels = {
+    "omni.sidero.dev/x" = "y"
+  }"#,
+            "Invalid labels entry",
+            "omni.sidero.dev/x",
+        ),
+        (
+            r#"cluster = "ms"
+  role = "leaders""#,
+            "Invalid role",
+            "role",
+        ),
+        (
+            r#"cluster = "ms"
+  role = "controlplane"
+  name = "main""#,
+            "name is not allowed for control planes",
+            "name",
+        ),
+        (
+            r#"cluster = "ms"
+  role = "workers"
+  machine_class = {
+    name            = "pool"
+    allocation_type = "unlimited"
+    size            = 2
+  }"#,
+            "size is only allowed with static allocation",
+            "machine_class.size",
+        ),
+        (
+            r#"cluster = "ms"
+  role = "controlplane""#,
+            "already has a control-plane machine set",
+            "role",
+        ),
+        (
+            r#"cluster = "ms"
+  role = "workers"
+  name = "control-planes""#,
+            "Invalid name",
+            "name",
+        ),
+        (
+            r#"cluster = "ms"
+  role = "workers"
+  bootstrap_spec = {
+    cluster_uuid = "5d6f4c7e-1f0c-4b1e-9a55-3f1d2d0f6a11"
+    snapshot     = "snap"
+  }"#,
+            "only for control planes",
+            "bootstrap_spec",
+        ),
+    ];
+    for (body, pattern, attribute) in cases {
+        ws.write_config(&format!(
+            "resource \"omni_machine_set\" \"bad\" {{\n  {body}\n}}\n"
+        ))?;
+        let diags = ws.plan_expect_error()?;
+        ensure!(
+            names_attribute(&diags, pattern, attribute),
+            "expected {pattern:?} at {attribute} for\n{body}\ngot {diags:#?}"
+        );
+    }
+    Ok(())
+}
