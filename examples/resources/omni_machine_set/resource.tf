@@ -1,21 +1,21 @@
 # The control plane: three machines allocated from a machine class.
 resource "omni_machine_set" "control_planes" {
-  cluster = omni_cluster.example.name
+  cluster = "example"
   role    = "controlplane"
 
   machine_class = {
-    name = omni_machine_class.small.name
+    name = "small"
     size = 3
   }
 }
 
 # The default worker set (ID "example-workers"): every machine of a class.
 resource "omni_machine_set" "workers" {
-  cluster = omni_cluster.example.name
+  cluster = "example"
   role    = "workers"
 
   machine_class = {
-    name            = omni_machine_class.large.name
+    name            = "large"
     allocation_type = "unlimited"
   }
 
@@ -32,7 +32,7 @@ resource "omni_machine_set" "workers" {
 # A named worker set (ID "example-gpu") whose machines are assigned one by one with
 # omni_machine_set_node. Apply returns without waiting: its nodes come after it.
 resource "omni_machine_set" "gpu" {
-  cluster = omni_cluster.example.name
+  cluster = "example"
   role    = "workers"
   name    = "gpu"
 
