@@ -450,3 +450,41 @@ pub fn has_diagnostic(diags: &[Value], pattern: &str, attribute: Option<&str>) -
         re.is_match(&text) && attr_ok
     })
 }
+
+/// Import-verify, as terraform-plugin-testing's `ImportStateVerify`: imports `address` by `id`
+/// into a fresh workspace holding the same `config`, requires an empty plan afterwards, and
+/// compares every imported attribute with `expected` (the values from the original state),
+/// except those named in `ignore` (e.g. `timeouts`, which only live in configuration).
+pub fn import_verify(
+    omni: &Omni,
+    config: &str,
+    address: &str,
+    id: &str,
+    expected: &Value,
+    ignore: &[&str],
+) -> Result<()> {
+    let ws = Workspace::new(omni)?;
+    ws.write_config(config)?;
+    ws.import(address, id)?;
+    let imported = resource_values(&ws.state()?, address)?;
+    let (Some(want), Some(got)) = (expected.as_object(), imported.as_object()) else {
+        bail!("{address}: attribute values are not objects");
+    };
+    for (key, value) in want {
+        if ignore.contains(&key.as_str()) {
+            continue;
+        }
+        let other = got.get(key).unwrap_or(&Value::Null);
+        if other != value {
+            bail!("{address}: imported {key} = {other}, but the created one has {value}");
+        }
+    }
+    if ws.plan_has_changes()? {
+        let plan = ws.plan_json()?;
+        bail!(
+            "{address}: the plan after import is not empty: {}",
+            plan["resource_changes"]
+        );
+    }
+    Ok(())
+}
