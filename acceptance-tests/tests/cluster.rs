@@ -6,9 +6,11 @@ use acceptance_tests::{
 };
 use anyhow::{bail, Context, Result};
 use omni_client::omni_api::specs;
+use omni_client::omni_api::specs::kubernetes_upgrade_status_spec::Phase as K8sPhase;
+use omni_client::omni_api::specs::talos_upgrade_status_spec::Phase as TalosPhase;
 use omni_client::resources::{
-    labels, Cluster, ClusterStatus, ClusterUuid, KubernetesUpgradeStatus, MachineSet,
-    MachineSetNode, MachineStatus,
+    labels, Cluster, ClusterMachine, ClusterStatus, ClusterUuid, KubernetesUpgradeStatus,
+    MachineSet, MachineSetNode, MachineStatus, TalosUpgradeStatus,
 };
 use omni_client::{Api, Client, ListParams, Object, ServiceAccountKey};
 use std::time::{Duration, Instant};
@@ -414,51 +416,103 @@ fn add_control_plane(rt: &tokio::runtime::Runtime, c: &Client, cluster: &str) ->
     Ok(machine)
 }
 
+/// Upgrades of a cluster with a control plane: apply returns only once Omni reports each
+/// upgrade done with the new version, which the machine itself then runs. The emulator's steps
+/// are slowed down so that an apply that did not wait would be caught.
 #[test]
-fn kubernetes_patch_upgrade_of_a_live_cluster_completes() -> Result<()> {
-    let omni = Omni::start(1)?;
+fn live_cluster_upgrades_wait_until_done() -> Result<()> {
+    let omni = Omni::start_with(&[
+        "--machines".to_string(),
+        "1".to_string(),
+        "--step-delay-ms".to_string(),
+        "300".to_string(),
+    ])?;
     let rt = runtime();
     let c = client(&omni, &rt)?;
     let ws = Workspace::new(&omni)?;
-    let config = |k8s: &str| {
+    let config = |talos: &str, k8s: &str| {
         cluster_config(
             "up",
             &format!(
-                "  talos_version      = \"1.13.9\"\n  kubernetes_version = \"{k8s}\"\n  timeouts = {{\n    update = \"2m\"\n  }}"
+                "  talos_version      = \"{talos}\"\n  kubernetes_version = \"{k8s}\"\n  timeouts = {{\n    update = \"3m\"\n  }}"
             ),
         )
     };
-    ws.write_config(&config("1.36.2"))?;
+    ws.write_config(&config("1.13.8", "1.36.2"))?;
     ws.apply()?;
-    add_control_plane(&rt, &c, "up")?;
-    let upgrades = Api::<KubernetesUpgradeStatus>::new(c.clone());
-    eventually(&rt, "Kubernetes 1.36.2 to be running", || {
-        Ok(rt
-            .block_on(upgrades.get_opt("up"))?
-            .filter(|s| s.spec.last_upgrade_version == "1.36.2"))
-    })?;
+    let machine = add_control_plane(&rt, &c, "up")?;
+    let k8s_status = Api::<KubernetesUpgradeStatus>::new(c.clone());
+    let talos_status = Api::<TalosUpgradeStatus>::new(c.clone());
+    eventually(
+        &rt,
+        "Talos 1.13.8 and Kubernetes 1.36.2 to be running",
+        || {
+            let k = rt.block_on(k8s_status.get_opt("up"))?;
+            let t = rt.block_on(talos_status.get_opt("up"))?;
+            Ok(k.zip(t).filter(|(k, t)| {
+                k.spec.last_upgrade_version == "1.36.2"
+                    && k.spec.phase() == K8sPhase::Done
+                    && t.spec.last_upgrade_version == "1.13.8"
+                    && t.spec.phase() == TalosPhase::Done
+            }))
+        },
+    )?;
 
-    ws.write_config(&config("v1.36.3"))?;
+    // Kubernetes patch upgrade.
+    ws.write_config(&config("1.13.8", "v1.36.3"))?;
     let started = Instant::now();
     ws.apply()?;
-    let took = started.elapsed();
-    // Apply returned only once Omni reported the upgrade done with the new version.
-    let status = rt.block_on(upgrades.get("up"))?;
-    assert_eq!(status.spec.last_upgrade_version, "1.36.3");
-    assert_eq!(
-        status.spec.phase(),
-        specs::kubernetes_upgrade_status_spec::Phase::Done
+    println!(
+        "Kubernetes 1.36.2 -> 1.36.3 on 1 control plane: apply took {:?}",
+        started.elapsed()
     );
-    println!("Kubernetes 1.36.2 -> 1.36.3 on 1 control plane took {took:?}");
-    let values = resource_values(&ws.state()?, ADDR)?;
-    assert_eq!(values["kubernetes_version"], "v1.36.3");
+    let status = rt.block_on(k8s_status.get("up"))?;
+    assert_eq!(status.spec.last_upgrade_version, "1.36.3");
+    assert_eq!(status.spec.phase(), K8sPhase::Done);
+    let cm = rt.block_on(Api::<ClusterMachine>::new(c.clone()).get(&machine))?;
+    assert_eq!(
+        cm.spec.kubernetes_version, "1.36.3",
+        "the machine runs the new version"
+    );
+    assert_eq!(
+        resource_values(&ws.state()?, ADDR)?["kubernetes_version"],
+        "v1.36.3"
+    );
+    assert!(!ws.plan_has_changes()?);
+
+    // Talos patch upgrade.
+    ws.write_config(&config("v1.13.9", "v1.36.3"))?;
+    let started = Instant::now();
+    ws.apply()?;
+    println!(
+        "Talos 1.13.8 -> 1.13.9 on 1 control plane: apply took {:?}",
+        started.elapsed()
+    );
+    let status = rt.block_on(talos_status.get("up"))?;
+    assert_eq!(status.spec.last_upgrade_version, "1.13.9");
+    assert_eq!(status.spec.phase(), TalosPhase::Done);
+    let ms = rt.block_on(Api::<MachineStatus>::new(c.clone()).get(&machine))?;
+    assert_eq!(
+        ms.spec.talos_version.trim_start_matches('v'),
+        "1.13.9",
+        "the machine runs the new version"
+    );
     assert!(!ws.plan_has_changes()?);
 
     // Skipping a minor on the live cluster is refused at plan time.
-    ws.write_config(&config("1.38.0"))?;
-    assert!(ws.plan_expect_error().is_ok());
+    ws.write_config(&config("v1.13.9", "1.38.0"))?;
+    let diags = ws.plan_expect_error()?;
+    assert!(
+        has_diagnostic(
+            &diags,
+            "one minor version at a time|not compatible",
+            Some("kubernetes_version")
+        ),
+        "{diags:#?}"
+    );
 
-    ws.write_config(&config("v1.36.3"))?;
+    // Destroy waits for Omni's cascade: the machine set goes with the cluster.
+    ws.write_config(&config("v1.13.9", "v1.36.3"))?;
     ws.destroy()?;
     assert!(rt
         .block_on(Api::<Cluster>::new(c.clone()).get_opt("up"))?
