@@ -5,14 +5,13 @@ use acceptance_tests::{
     has_diagnostic, import_verify, planned_actions, resource_values, Omni, Workspace,
 };
 use anyhow::{bail, Context, Result};
-use omni_client::omni_api::specs;
 use omni_client::omni_api::specs::kubernetes_upgrade_status_spec::Phase as K8sPhase;
 use omni_client::omni_api::specs::talos_upgrade_status_spec::Phase as TalosPhase;
 use omni_client::resources::{
-    labels, Cluster, ClusterMachine, ClusterStatus, ClusterUuid, KubernetesUpgradeStatus,
-    MachineSet, MachineSetNode, MachineStatus, TalosUpgradeStatus,
+    Cluster, ClusterMachine, ClusterStatus, ClusterUuid, KubernetesUpgradeStatus, MachineSet,
+    MachineStatus, TalosUpgradeStatus,
 };
-use omni_client::{Api, Client, ListParams, Object, ServiceAccountKey};
+use omni_client::{Api, Client, ListParams, ServiceAccountKey};
 use std::time::{Duration, Instant};
 
 const ADDR: &str = "omni_cluster.test";
@@ -382,41 +381,8 @@ fn rt_free_cluster_gone(omni: &Omni, name: &str) -> Result<bool> {
     Ok(rt.block_on(Api::<Cluster>::new(c).get_opt(name))?.is_none())
 }
 
-/// Creates the control-plane machine set of `cluster` with one machine through the client (as
-/// `omni_machine_set` would) and waits until the cluster runs Kubernetes.
-fn add_control_plane(rt: &tokio::runtime::Runtime, c: &Client, cluster: &str) -> Result<String> {
-    let machines =
-        rt.block_on(Api::<MachineStatus>::new(c.clone()).list(&ListParams::default()))?;
-    let machine = machines
-        .first()
-        .context("the emulator has no machines")?
-        .id()
-        .to_string();
-    let set_id = format!("{cluster}-control-planes");
-    let set = Object::<MachineSet>::new(
-        set_id.clone(),
-        specs::MachineSetSpec {
-            update_strategy: specs::machine_set_spec::UpdateStrategy::Rolling as i32,
-            ..Default::default()
-        },
-    )
-    .with_label(labels::CLUSTER, cluster)
-    .with_label(labels::ROLE_CONTROLPLANE, "");
-    rt.block_on(Api::<MachineSet>::new(c.clone()).create(set))?;
-    let node = Object::<MachineSetNode>::new(machine.clone(), Default::default())
-        .with_label(labels::CLUSTER, cluster)
-        .with_label(labels::MACHINE_SET, &set_id)
-        .with_label(labels::ROLE_CONTROLPLANE, "");
-    rt.block_on(Api::<MachineSetNode>::new(c.clone()).create(node))?;
-    let statuses = Api::<ClusterStatus>::new(c.clone());
-    eventually(rt, "the cluster to be ready", || {
-        let s = rt.block_on(statuses.get_opt(cluster))?;
-        Ok(s.filter(|s| s.spec.ready && s.spec.machines.is_some_and(|m| m.healthy == 1)))
-    })?;
-    Ok(machine)
-}
-
-/// Upgrades of a cluster with a control plane: apply returns only once Omni reports each
+/// Upgrades of a cluster with a control plane (`omni_machine_set` + `omni_machine_set_node`):
+/// apply returns only once Omni reports each
 /// upgrade done with the new version, which the machine itself then runs. The emulator's steps
 /// are slowed down so that an apply that did not wait would be caught.
 #[test]
@@ -430,17 +396,43 @@ fn live_cluster_upgrades_wait_until_done() -> Result<()> {
     let rt = runtime();
     let c = client(&omni, &rt)?;
     let ws = Workspace::new(&omni)?;
+    let machines =
+        rt.block_on(Api::<MachineStatus>::new(c.clone()).list(&ListParams::default()))?;
+    let machine = machines
+        .first()
+        .context("the emulator has no machines")?
+        .id()
+        .to_string();
+    // The whole stack in Terraform: the cluster, its control-plane set and one machine in it.
     let config = |talos: &str, k8s: &str| {
-        cluster_config(
+        let cluster = cluster_config(
             "up",
             &format!(
                 "  talos_version      = \"{talos}\"\n  kubernetes_version = \"{k8s}\"\n  timeouts = {{\n    update = \"3m\"\n  }}"
             ),
+        );
+        format!(
+            r#"{cluster}
+resource "omni_machine_set" "cp" {{
+  cluster = omni_cluster.test.name
+  role    = "controlplane"
+}}
+
+resource "omni_machine_set_node" "cp0" {{
+  cluster     = omni_cluster.test.name
+  machine_set = omni_machine_set.cp.id
+  machine_id  = "{machine}"
+}}
+"#
         )
     };
     ws.write_config(&config("1.13.8", "1.36.2"))?;
     ws.apply()?;
-    let machine = add_control_plane(&rt, &c, "up")?;
+    let statuses = Api::<ClusterStatus>::new(c.clone());
+    eventually(&rt, "the cluster to be ready", || {
+        let s = rt.block_on(statuses.get_opt("up"))?;
+        Ok(s.filter(|s| s.spec.ready && s.spec.machines.is_some_and(|m| m.healthy == 1)))
+    })?;
     let k8s_status = Api::<KubernetesUpgradeStatus>::new(c.clone());
     let talos_status = Api::<TalosUpgradeStatus>::new(c.clone());
     eventually(
@@ -511,7 +503,7 @@ fn live_cluster_upgrades_wait_until_done() -> Result<()> {
         "{diags:#?}"
     );
 
-    // Destroy waits for Omni's cascade: the machine set goes with the cluster.
+    // Destroy removes the whole stack.
     ws.write_config(&config("v1.13.9", "v1.36.3"))?;
     ws.destroy()?;
     assert!(rt
@@ -520,7 +512,7 @@ fn live_cluster_upgrades_wait_until_done() -> Result<()> {
     assert!(
         rt.block_on(Api::<MachineSet>::new(c).list(&ListParams::default()))?
             .is_empty(),
-        "Omni's cascade removed the machine set"
+        "the machine set is gone"
     );
     Ok(())
 }
