@@ -110,6 +110,9 @@ impl Error {
     }
 }
 
+/// The message tonic gives a call whose HTTP/2 connection failed underneath it.
+const TONIC_TRANSPORT_ERROR: &str = "transport error";
+
 impl From<tonic::Status> for Error {
     fn from(status: tonic::Status) -> Self {
         let message = status.message().to_string();
@@ -126,6 +129,11 @@ impl From<tonic::Status> for Error {
             Code::Unimplemented => Error::Unimplemented(message),
             Code::Unavailable => Error::Unavailable(message),
             Code::DeadlineExceeded => Error::DeadlineExceeded(message),
+            // tonic reports a connection that broke under an in-flight call (the server
+            // crashed or restarted) as UNKNOWN "transport error". Like UNAVAILABLE, the call may
+            // or may not have landed, so it is retried the same way (create checks with a Get
+            // first); otherwise one server restart fails every call that was in flight.
+            Code::Unknown if message == TONIC_TRANSPORT_ERROR => Error::Unavailable(message),
             code => Error::Grpc { code, message },
         }
     }
@@ -178,6 +186,14 @@ pub enum KeyError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_broken_connection_is_transient_but_other_unknown_errors_are_not() {
+        let broken: Error = tonic::Status::unknown("transport error").into();
+        assert!(broken.is_transient(), "{broken:?}");
+        let other: Error = tonic::Status::unknown("panic in handler").into();
+        assert!(!other.is_transient(), "{other:?}");
+    }
 
     #[test]
     fn validation_prefix_is_recognised_only_on_invalid_argument() {
