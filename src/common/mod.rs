@@ -1,12 +1,14 @@
 //! Pieces every resource shares: reaching the configured client, turning client errors into
 //! diagnostics, `timeouts`, event-driven waits, and the split between user metadata and Omni's own.
 
+pub mod delete;
 pub mod errors;
 pub mod factory_http;
 pub mod meta;
 pub mod timeouts;
 pub mod wait;
 
+pub use delete::{create_replacing_dying, teardown_and_wait};
 pub use errors::{omni_error, omni_error_at};
 pub use timeouts::Timeouts;
 pub use wait::{wait_for, WaitDecision};

@@ -1,12 +1,13 @@
 //! Managed resources (`omni_*`). One module per resource (see STYLE.md: "A
 //! resource is one module"); add each to [`all`] with `tfplugin::resource(..)`.
 
-use std::sync::Arc;
-
 pub mod cluster;
+pub mod config_patch;
 pub mod machine_set;
 pub mod machine_set_node;
 pub mod schematic;
+
+use std::sync::Arc;
 
 /// Every managed resource the provider serves.
 pub fn all() -> Vec<Arc<dyn tfplugin::DynResource>> {
@@ -15,5 +16,6 @@ pub fn all() -> Vec<Arc<dyn tfplugin::DynResource>> {
         tfplugin::resource(schematic::SchematicResource),
         tfplugin::resource(machine_set::MachineSetResource),
         tfplugin::resource(machine_set_node::MachineSetNodeResource),
+        tfplugin::resource(config_patch::ConfigPatchResource),
     ]
 }
