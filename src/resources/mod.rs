@@ -3,6 +3,8 @@
 
 pub mod cluster;
 pub mod config_patch;
+pub mod machine_class;
+pub mod machine_extensions;
 pub mod machine_set;
 pub mod machine_set_node;
 pub mod schematic;
@@ -17,5 +19,7 @@ pub fn all() -> Vec<Arc<dyn tfplugin::DynResource>> {
         tfplugin::resource(machine_set::MachineSetResource),
         tfplugin::resource(machine_set_node::MachineSetNodeResource),
         tfplugin::resource(config_patch::ConfigPatchResource),
+        tfplugin::resource(machine_class::MachineClassResource),
+        tfplugin::resource(machine_extensions::MachineExtensionsResource),
     ]
 }
