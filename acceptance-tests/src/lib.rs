@@ -8,6 +8,8 @@
 //! When `OMNI_ENDPOINT` and `OMNI_SERVICE_ACCOUNT_KEY` are both set, [`Omni::start`] targets that
 //! Omni instead of starting an emulator.
 
+pub mod oob;
+
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::Value;
 use std::path::{Path, PathBuf};

@@ -9,8 +9,8 @@ use omni_client::Object;
 use serde::{Deserialize, Serialize};
 use talos_machinery::patch;
 use tfplugin::{
-    async_trait, Attribute, AttributePath, Ctx, Diagnostic, Diagnostics, Nesting, PrivateState,
-    Resource, Result, Schema, Value,
+    async_trait, Attribute, AttributePath, Block, BlockNesting, Ctx, Diagnostic, Diagnostics,
+    NestedBlock, PrivateState, Resource, Result, Schema, Value,
 };
 
 use crate::common::{self, timeouts, Timeouts};
@@ -137,16 +137,6 @@ impl Resource for ConfigPatchResource {
                          replaces the patch.",
                     ),
             )
-            .attribute(
-                Attribute::nested("selector", Nesting::Single, selector)
-                    .optional()
-                    .requires_replace()
-                    .description(
-                        "Narrows the patch to a machine set, a cluster machine or a machine \
-                         (set at most one). Without it the patch applies to the whole cluster. \
-                         Changing it replaces the patch.",
-                    ),
-            )
             .attribute(Attribute::string("data").required().description(
                 "The patch: Talos machine configuration YAML, one or more documents \
                  (strategic merge; `$patch: delete` allowed). Compared by meaning, not by text.",
@@ -164,6 +154,18 @@ impl Resource for ConfigPatchResource {
                 DEFAULT_DELETE,
                 DEFAULT_DELETE,
                 DEFAULT_DELETE,
+            ))
+            .block(NestedBlock::new(
+                "selector",
+                BlockNesting::Single,
+                selector.into_iter().fold(
+                    Block::new(
+                        "Narrows the patch to a machine set, a cluster machine or a machine (set \
+                         at most one). Without it the patch applies to the whole cluster. \
+                         Changing it replaces the patch.",
+                    ),
+                    Block::attribute,
+                ),
             ))
     }
 
@@ -245,13 +247,17 @@ impl Resource for ConfigPatchResource {
     async fn plan_update(
         &self,
         _ctx: &Ctx,
-        _prior: &ConfigPatchState,
+        prior: &ConfigPatchState,
         mut plan: ConfigPatchState,
         config: &ConfigPatchState,
         _private: &mut PrivateState,
-        _requires_replace: &mut Vec<AttributePath>,
+        requires_replace: &mut Vec<AttributePath>,
     ) -> Result<ConfigPatchState> {
         fill_planned(&mut plan, config);
+        // A block, so the framework's attribute-level replace check does not cover it.
+        if prior.selector != plan.selector {
+            requires_replace.push(AttributePath::new("selector"));
+        }
         Ok(plan)
     }
 
@@ -666,7 +672,9 @@ fn check_scope(config: &ConfigPatchState, diags: &mut Diagnostics) {
                         set_fields.join(", ")
                     ),
                 )
-                .at(AttributePath::new("selector")),
+                // `selector` is a block: Terraform can only place a diagnostic on one of its
+                // attributes, so point at the second one set.
+                .at(sel_path(set_fields[1])),
             );
         }
         if let (Value::Known(set), Value::Known(cluster)) = (&sel.machine_set, &config.cluster) {
@@ -940,7 +948,7 @@ mod tests {
 
         let s = state(Some("lab"), Some(sel(Some("lab-w"), None, Some("m"))));
         let d = validation_paths(&s);
-        assert_eq!(d[0].0, "selector");
+        assert_eq!(d[0].0, "selector.machine");
 
         let s = state(Some("lab"), Some(sel(Some("other-w"), None, None)));
         assert_eq!(validation_paths(&s)[0].0, "selector.machine_set");

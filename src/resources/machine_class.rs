@@ -11,8 +11,8 @@ use omni_client::Object;
 use serde::{Deserialize, Serialize};
 use talos_machinery::selector;
 use tfplugin::{
-    async_trait, Attribute, AttributePath, Ctx, Diagnostic, Diagnostics, Nesting, PrivateState,
-    Resource, Result, Schema, Type, Value,
+    async_trait, Attribute, AttributePath, Block, BlockNesting, Ctx, Diagnostic, Diagnostics,
+    NestedBlock, Nesting, PrivateState, Resource, Result, Schema, Type, Value,
 };
 
 use crate::common::{self, timeouts, Timeouts};
@@ -134,18 +134,21 @@ impl Resource for MachineClassResource {
                  Set this or `auto_provision`, not both.",
                 ),
             )
-            .attribute(
-                Attribute::nested("auto_provision", Nesting::Single, provision)
-                    .optional()
-                    .description(
-                        "Provision machines through an infrastructure provider instead of \
-                         selecting existing ones. Set this or `match_labels`, not both.",
-                    ),
-            )
             .attribute(timeouts::attribute(
                 DEFAULT_TIMEOUT,
                 DEFAULT_TIMEOUT,
                 DEFAULT_TIMEOUT,
+            ))
+            .block(NestedBlock::new(
+                "auto_provision",
+                BlockNesting::Single,
+                provision.into_iter().fold(
+                    Block::new(
+                        "Provision machines through an infrastructure provider instead of \
+                         selecting existing ones. Set this or `match_labels`, not both.",
+                    ),
+                    Block::attribute,
+                ),
             ))
     }
 
@@ -180,7 +183,7 @@ impl Resource for MachineClassResource {
                     "Omni refuses a machine class with both `match_labels` and \
                      `auto_provision`: set one of them.",
                 )
-                .at(AttributePath::new("auto_provision")),
+                .at(AttributePath::new("match_labels")),
             ),
             (Some(false), Some(false)) => diags.push(
                 Diagnostic::error(
@@ -474,8 +477,14 @@ fn list_like(mine: &Value<Vec<String>>, server: &[String]) -> Value<Vec<String>>
 /// Which attribute an Omni refusal concerns (omni-api.md §4 "MachineClass" messages).
 fn error_diag(action: &str, err: omni_client::Error) -> Diagnostics {
     let text = err.to_string();
-    if text.contains("provider") || text.contains("kernel") {
-        common::omni_error_at(action, err, AttributePath::new("auto_provision"))
+    // `auto_provision` is a block: Terraform places diagnostics only on its attributes.
+    let provision = |field: &str| AttributePath::new("auto_provision").attr(field);
+    if text.contains("kernel") {
+        common::omni_error_at(action, err, provision("kernel_args"))
+    } else if text.contains("provider data") || text.contains("schema") {
+        common::omni_error_at(action, err, provision("provider_data"))
+    } else if text.contains("provider") {
+        common::omni_error_at(action, err, provision("provider_id"))
     } else if text.contains("selector") || text.contains("match labels") {
         common::omni_error_at(action, err, AttributePath::new("match_labels"))
     } else {

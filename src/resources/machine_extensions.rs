@@ -10,8 +10,8 @@ use omni_client::Object;
 use serde::{Deserialize, Serialize};
 use talos_machinery::names;
 use tfplugin::{
-    async_trait, Attribute, AttributePath, Ctx, Diagnostic, Diagnostics, Nesting, PrivateState,
-    Resource, Result, Schema, Type, Value,
+    async_trait, Attribute, AttributePath, Block, BlockNesting, Ctx, Diagnostic, Diagnostics,
+    NestedBlock, PrivateState, Resource, Result, Schema, Type, Value,
 };
 
 use crate::common::{self, timeouts, Timeouts};
@@ -94,16 +94,6 @@ impl Resource for MachineExtensionsResource {
                     .description("Cluster name. Changing it replaces the configuration."),
             )
             .attribute(
-                Attribute::nested("selector", Nesting::Single, selector)
-                    .optional()
-                    .requires_replace()
-                    .description(
-                        "Narrows the configuration to a machine set or a cluster machine (set \
-                         at most one). Without it, it applies to the whole cluster. Changing it \
-                         replaces the configuration.",
-                    ),
-            )
-            .attribute(
                 Attribute::set("extensions", Type::String)
                     .required()
                     .description("Extension names, e.g. `siderolabs/iscsi-tools`."),
@@ -112,6 +102,18 @@ impl Resource for MachineExtensionsResource {
                 DEFAULT_TIMEOUT,
                 DEFAULT_TIMEOUT,
                 DEFAULT_TIMEOUT,
+            ))
+            .block(NestedBlock::new(
+                "selector",
+                BlockNesting::Single,
+                selector.into_iter().fold(
+                    Block::new(
+                        "Narrows the configuration to a machine set or a cluster machine (set \
+                         at most one). Without it, it applies to the whole cluster. Changing it \
+                         replaces the configuration.",
+                    ),
+                    Block::attribute,
+                ),
             ))
     }
 
@@ -173,8 +175,12 @@ impl Resource for MachineExtensionsResource {
         mut plan: MachineExtensionsState,
         _config: &MachineExtensionsState,
         _private: &mut PrivateState,
-        _requires_replace: &mut Vec<AttributePath>,
+        requires_replace: &mut Vec<AttributePath>,
     ) -> Result<MachineExtensionsState> {
+        // A block, so the framework's attribute-level replace check does not cover it.
+        if prior.selector != plan.selector {
+            requires_replace.push(AttributePath::new("selector"));
+        }
         plan.id = Target::of(&plan)
             .map(|t| Value::Known(t.id()))
             .unwrap_or(Value::Unknown);
@@ -449,7 +455,8 @@ fn check_selector(config: &MachineExtensionsState, diags: &mut Diagnostics) {
                 "Conflicting selectors",
                 "Set at most one of selector.machine_set and selector.cluster_machine.",
             )
-            .at(AttributePath::new("selector")),
+            // A block: Terraform can only place the diagnostic on one of its attributes.
+            .at(AttributePath::new("selector").attr("cluster_machine")),
         );
     }
     for (field, v) in [
@@ -616,7 +623,7 @@ mod tests {
         assert!(paths(&state(None)).is_empty());
         assert_eq!(
             paths(&state(Some((Some("lab-w"), Some("u"))))),
-            vec!["selector"]
+            vec!["selector.cluster_machine"]
         );
         assert_eq!(
             paths(&state(Some((Some("x-w"), None)))),

@@ -1,0 +1,2 @@
+# Import by class name.
+terraform import omni_machine_class.big big
