@@ -6,9 +6,11 @@ mod machine_set_support;
 
 use std::time::Duration;
 
-use acceptance_tests::{has_diagnostic, planned_actions, resource_values, Omni, Workspace};
+use acceptance_tests::{
+    has_diagnostic, import_verify, planned_actions, resource_values, Omni, Workspace,
+};
 use anyhow::{ensure, Result};
-use machine_set_support::{import_verify, Omnictl};
+use machine_set_support::Omnictl;
 use omni_client::omni_api::specs::{self, machine_set_spec::UpdateStrategy, MachineSetPhase};
 use omni_client::resources::{MachineSet, MachineSetStatus};
 
@@ -25,8 +27,14 @@ resource "omni_machine_set" "cp" {
 }
 "#;
 
-/// The default worker set from machine class `pool`, written the official provider's way.
-fn workers(size: u32, max_parallelism: u32) -> String {
+/// The default worker set from machine class `pool`. `official` spells the enums the official
+/// provider's way (`Static`, `Rolling`), which is accepted and kept as written.
+fn workers(size: u32, max_parallelism: u32, official: bool) -> String {
+    let (alloc, rolling) = if official {
+        ("Static", "Rolling")
+    } else {
+        ("static", "rolling")
+    };
     format!(
         r#"
 resource "omni_machine_set" "workers" {{
@@ -35,10 +43,10 @@ resource "omni_machine_set" "workers" {{
   machine_class = {{
     name            = "pool"
     size            = {size}
-    allocation_type = "Static"
+    allocation_type = "{alloc}"
   }}
   update_strategy = {{
-    type            = "Rolling"
+    type            = "{rolling}"
     max_parallelism = {max_parallelism}
   }}
   labels = {{
@@ -65,15 +73,37 @@ resource "omni_machine_set" "gpu" {{
     )
 }
 
-/// Three sets of cluster `ms`: control plane, default workers and a named worker set.
-fn config(size: u32, gpu_name: &str, max_parallelism: u32) -> String {
-    format!("{CP}{}{}", workers(size, max_parallelism), gpu(gpu_name))
+/// Cluster `ms` (an `omni_cluster`) with three sets: control plane, default workers and a
+/// named worker set.
+fn config(
+    versions: &(String, String),
+    size: u32,
+    gpu_name: &str,
+    mp: u32,
+    official: bool,
+) -> String {
+    let (talos, k8s) = versions;
+    let sets = format!("{CP}{}{}", workers(size, mp, official), gpu(gpu_name))
+        .replace("cluster = \"ms\"", "cluster = omni_cluster.ms.name");
+    format!(
+        r#"
+resource "omni_cluster" "ms" {{
+  name               = "ms"
+  talos_version      = "{talos}"
+  kubernetes_version = "{k8s}"
+}}
+{sets}"#
+    )
 }
 
-fn setup() -> Result<(Omni, Omnictl, Workspace)> {
+/// An emulator with machine class `pool` (every machine); `with_cluster` also creates cluster
+/// `ms` out of band.
+fn setup(with_cluster: bool) -> Result<(Omni, Omnictl, Workspace)> {
     let omni = Omni::start(MACHINES)?;
     let ctl = Omnictl::new(&omni)?;
-    ctl.create_cluster("ms")?;
+    if with_cluster {
+        ctl.create_cluster("ms")?;
+    }
     ctl.create_machine_class("pool", &["omni.sidero.dev/arch=amd64"])?;
     let ws = Workspace::new(&omni)?;
     Ok((omni, ctl, ws))
@@ -88,10 +118,11 @@ fn status(ctl: &Omnictl, id: &str) -> Result<specs::MachineSetStatusSpec> {
 
 #[test]
 fn machine_set_lifecycle() -> Result<()> {
-    let (omni, ctl, ws) = setup()?;
+    let (omni, ctl, ws) = setup(false)?;
+    let v = ctl.latest_versions()?;
 
     // Create: apply returns only once the class-allocated sets are Running and ready.
-    ws.write_config(&config(1, "gpu", 2))?;
+    ws.write_config(&config(&v, 1, "gpu", 2, false))?;
     ws.apply()?;
     for id in ["ms-control-planes", "ms-workers"] {
         let s = status(&ctl, id)?;
@@ -109,9 +140,10 @@ fn machine_set_lifecycle() -> Result<()> {
     );
     let w = resource_values(&state, "omni_machine_set.workers")?;
     ensure!(w["id"] == "ms-workers" && w["name"].is_null(), "{w}");
-    // What the user wrote is kept: official-provider spelling included.
-    ensure!(w["machine_class"]["allocation_type"] == "Static", "{w}");
-    ensure!(w["update_strategy"]["type"] == "Rolling", "{w}");
+    // Defaults are shown in state.
+    ensure!(w["machine_class"]["allocation_type"] == "static", "{w}");
+    ensure!(w["delete_strategy"]["type"] == "unset", "{w}");
+    ensure!(w["wait"] == true, "{w}");
     let g = resource_values(&state, "omni_machine_set.gpu")?;
     ensure!(g["id"] == "ms-gpu" && g["name"] == "gpu", "{g}");
     let set = ctl.get::<MachineSet>("ms-workers")?.expect("created");
@@ -138,25 +170,37 @@ fn machine_set_lifecycle() -> Result<()> {
     // Empty re-plan: the short name round-trips (the official provider's perpetual diff).
     ensure!(!ws.plan_has_changes()?, "re-plan after create is not empty");
 
-    // Import-verify each set into a fresh workspace.
-    // An import reads the canonical lower-case spelling back (it cannot know how a
-    // configuration spells `Rolling`), so the import body uses it.
-    let canonical = workers(1, 2)
-        .replace("\"Static\"", "\"static\"")
-        .replace("\"Rolling\"", "\"rolling\"");
-    for (body, addr, id) in [
-        (CP.to_string(), "omni_machine_set.cp", "ms-control-planes"),
-        (canonical, "omni_machine_set.workers", "ms-workers"),
-        (gpu("gpu"), "omni_machine_set.gpu", "ms-gpu"),
+    // Import-verify each set into a fresh workspace: same attributes, empty plan. After an
+    // import the default set's name reads back as `workers` (which also matches a configured
+    // `name = "workers"`); the created one kept the omitted name.
+    for (body, addr, id, ignore) in [
+        (
+            CP.to_string(),
+            "omni_machine_set.cp",
+            "ms-control-planes",
+            &[][..],
+        ),
+        (
+            workers(1, 2, false),
+            "omni_machine_set.workers",
+            "ms-workers",
+            &["name"][..],
+        ),
+        (gpu("gpu"), "omni_machine_set.gpu", "ms-gpu", &[][..]),
     ] {
-        import_verify(&omni, &body, addr, id)?;
+        let created = resource_values(&state, addr)?;
+        import_verify(&omni, &body, addr, id, &created, ignore)?;
     }
 
     // Update in place: scale the workers and change the strategy; apply waits for 2 machines.
-    ws.write_config(&config(2, "gpu", 3))?;
+    // The official provider's spelling (`Static`, `Rolling`) is accepted and kept as written.
+    ws.write_config(&config(&v, 2, "gpu", 3, true))?;
     let plan = ws.plan_json()?;
     ensure!(planned_actions(&plan, "omni_machine_set.workers") == ["update"]);
     ws.apply()?;
+    let w = resource_values(&ws.state()?, "omni_machine_set.workers")?;
+    ensure!(w["update_strategy"]["type"] == "Rolling", "{w}");
+    ensure!(!ws.plan_has_changes()?, "the user's spelling is not kept");
     let s = status(&ctl, "ms-workers")?;
     ensure!(
         s.ready && s.machines.unwrap_or_default().total == 2,
@@ -171,7 +215,7 @@ fn machine_set_lifecycle() -> Result<()> {
     );
 
     // Replace: renaming a worker set changes its ID.
-    ws.write_config(&config(2, "gpu2", 3))?;
+    ws.write_config(&config(&v, 2, "gpu2", 3, true))?;
     let plan = ws.plan_json()?;
     let actions = planned_actions(&plan, "omni_machine_set.gpu");
     ensure!(
@@ -206,6 +250,7 @@ fn machine_set_lifecycle() -> Result<()> {
 
     // Destroy: nothing of ours is left and every machine is back in the pool.
     ws.destroy()?;
+    ensure!(ctl.get::<omni_client::resources::Cluster>("ms")?.is_none());
     ensure!(
         ctl.of_cluster::<MachineSet>("ms")?.is_empty(),
         "machine sets left after destroy"
@@ -230,7 +275,7 @@ fn names_attribute(diags: &[serde_json::Value], pattern: &str, attribute: &str) 
 
 #[test]
 fn machine_set_bad_inputs() -> Result<()> {
-    let (_omni, ctl, ws) = setup()?;
+    let (_omni, ctl, ws) = setup(true)?;
     // An existing control-plane set made outside this configuration.
     let cp = omni_client::Object::<MachineSet>::new(
         "ms-control-planes",

@@ -6,9 +6,11 @@ mod machine_set_support;
 
 use std::time::Duration;
 
-use acceptance_tests::{has_diagnostic, planned_actions, resource_values, Omni, Workspace};
+use acceptance_tests::{
+    has_diagnostic, import_verify, planned_actions, resource_values, Omni, Workspace,
+};
 use anyhow::{ensure, Context, Result};
-use machine_set_support::{import_verify, Omnictl};
+use machine_set_support::Omnictl;
 use omni_client::resources::{annotations, labels, ClusterMachine, MachineSetNode, MachineStatus};
 
 const SETS: &str = r#"
@@ -39,10 +41,13 @@ resource "omni_machine_set_node" "{name}" {{
     )
 }
 
-fn setup(machines: u32) -> Result<(Omni, Omnictl, Workspace, Vec<String>)> {
+/// An emulator with `machines` machines; `with_cluster` creates cluster `nd` out of band.
+fn setup(machines: u32, with_cluster: bool) -> Result<(Omni, Omnictl, Workspace, Vec<String>)> {
     let omni = Omni::start(machines)?;
     let ctl = Omnictl::new(&omni)?;
-    ctl.create_cluster("nd")?;
+    if with_cluster {
+        ctl.create_cluster("nd")?;
+    }
     let pool = ctl.available_machines()?;
     ensure!(pool.len() == machines as usize, "pool: {pool:?}");
     let ws = Workspace::new(&omni)?;
@@ -58,15 +63,26 @@ fn in_cluster(ctl: &Omnictl, machine: &str) -> Result<bool> {
 
 #[test]
 fn machine_set_node_lifecycle() -> Result<()> {
-    let (omni, ctl, ws, pool) = setup(4)?;
+    let (omni, ctl, ws, pool) = setup(4, false)?;
     let (m0, m1, m2) = (&pool[0], &pool[1], &pool[2]);
+    let (talos, k8s) = ctl.latest_versions()?;
 
-    // Create: one control-plane node and one worker node.
+    // Create: cluster `nd` (an omni_cluster), one control-plane node and one worker node.
     let config = |worker: &str, locked: Option<bool>| {
-        format!(
+        let body = format!(
             "{SETS}{}{}",
             node("cp0", "cp", m0, None),
             node("w0", "w", worker, locked)
+        )
+        .replace("= \"nd\"", "= omni_cluster.nd.name");
+        format!(
+            r#"
+resource "omni_cluster" "nd" {{
+  name               = "nd"
+  talos_version      = "{talos}"
+  kubernetes_version = "{k8s}"
+}}
+{body}"#
         )
     };
     ws.write_config(&config(m1, None))?;
@@ -106,7 +122,7 @@ resource "omni_machine_set_node" "w0" {{
 }}
 "#
     );
-    import_verify(&omni, &body, "omni_machine_set_node.w0", m1)?;
+    import_verify(&omni, &body, "omni_machine_set_node.w0", m1, &w0, &[])?;
 
     // Update in place: lock the worker.
     ws.write_config(&config(m1, Some(true)))?;
@@ -164,6 +180,7 @@ resource "omni_machine_set_node" "w0" {{
 
     // Destroy: no node, no cluster machine left; every machine is back in the pool.
     ws.destroy()?;
+    ensure!(ctl.get::<omni_client::resources::Cluster>("nd")?.is_none());
     ensure!(ctl.of_cluster::<MachineSetNode>("nd")?.is_empty());
     ensure!(ctl.of_cluster::<ClusterMachine>("nd")?.is_empty());
     ctl.wait_all_available(Duration::from_secs(60))?;
@@ -172,7 +189,7 @@ resource "omni_machine_set_node" "w0" {{
 
 #[test]
 fn machine_set_node_bad_inputs() -> Result<()> {
-    let (_omni, ctl, ws, pool) = setup(2)?;
+    let (_omni, ctl, ws, pool) = setup(2, true)?;
     let m0 = &pool[0];
     // A class-allocated set made outside this configuration rejects hand-assigned nodes.
     ctl.create_machine_class("pool", &["omni.sidero.dev/arch=amd64"])?;

@@ -1,14 +1,13 @@
 //! Shared by the machine set tests: an out-of-band Omni client (what a person with `omnictl`
-//! would do behind Terraform's back), fixtures that have no Terraform resource in this branch
-//! yet, event-driven waits, and an import-verify step.
+//! would do behind Terraform's back), fixtures, and event-driven waits on machines.
 
 #![allow(dead_code)]
 
 use std::future::Future;
 use std::time::Duration;
 
-use acceptance_tests::{planned_actions, Omni, Workspace};
-use anyhow::{anyhow, bail, Context, Result};
+use acceptance_tests::Omni;
+use anyhow::{anyhow, Context, Result};
 use futures::StreamExt;
 use omni_client::omni_api::specs;
 use omni_client::resources::{labels, Cluster, MachineClass, MachineStatus, TalosVersion};
@@ -172,25 +171,4 @@ impl Omnictl {
             &ListParams::default().labels(LabelQuery::new().equal(labels::CLUSTER, cluster)),
         ))?)
     }
-}
-
-/// Import-verify: imports `id` into `address` in a fresh workspace holding `body`, then checks
-/// that the plan leaves the resource alone.
-pub fn import_verify(omni: &Omni, body: &str, address: &str, id: &str) -> Result<()> {
-    let ws = Workspace::new(omni)?;
-    ws.write_config(body)?;
-    ws.import(address, id)?;
-    let plan = ws.plan_json()?;
-    let actions = planned_actions(&plan, address);
-    if actions != ["no-op"] {
-        let change = plan["resource_changes"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|c| c["address"] == address)
-            .map(|c| c["change"].to_string())
-            .unwrap_or_default();
-        bail!("after importing {id:?} into {address} the plan is {actions:?}, not no-op: {change}");
-    }
-    Ok(())
 }
