@@ -131,6 +131,14 @@ fn bench() -> R<()> {
     )?;
 
     println!("tfplugin benchmark: {count} instances, {reps} repetitions, median reported");
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "load average at start: {} (numbers are only comparable on an idle machine)",
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     let plan = ["plan", "-no-color", "-input=false", "-lock=false"];
     let apply = ["apply", "-auto-approve", "-no-color", "-input=false"];
     let destroy = ["destroy", "-auto-approve", "-no-color", "-input=false"];

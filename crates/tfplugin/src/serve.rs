@@ -211,6 +211,8 @@ fn spawn_acceptor(
                     Ok((s, _)) => Box::pin(s),
                     Err(e) => {
                         tracing::warn!("accept failed: {e}");
+                        // E.g. out of file descriptors: back off instead of spinning.
+                        tokio::time::sleep(Duration::from_millis(20)).await;
                         continue;
                     }
                 },
@@ -222,6 +224,8 @@ fn spawn_acceptor(
                     }
                     Err(e) => {
                         tracing::warn!("accept failed: {e}");
+                        // E.g. out of file descriptors: back off instead of spinning.
+                        tokio::time::sleep(Duration::from_millis(20)).await;
                         continue;
                     }
                 },
