@@ -289,6 +289,10 @@ async fn run<P: Provider>(address: &str, provider: P, debug: bool) -> Result<(),
             .max_decoding_message_size(MAX_MESSAGE_SIZE)
             .max_encoding_message_size(MAX_MESSAGE_SIZE);
     let router = tonic::transport::Server::builder()
+        // h2's 64 KiB default windows make multi-MiB states crawl through
+        // WINDOW_UPDATE round trips; Terraform sends config, prior and proposed.
+        .initial_stream_window_size(4 << 20)
+        .initial_connection_window_size(8 << 20)
         .add_service(provider_svc)
         .add_service(plugin::grpc_controller_server::GrpcControllerServer::new(
             Controller(shutdown_tx.clone()),
