@@ -76,6 +76,10 @@ pub struct ProviderConfig {
     pub endpoint: Value<String>,
     /// `service_account_key`
     pub service_account_key: Value<String>,
+    /// `service_account_key_wo` (write-only; wins over `service_account_key`). Absent in
+    /// configurations of older Terraform, hence the serde default.
+    #[serde(default)]
+    pub service_account_key_wo: Value<String>,
     /// `insecure_skip_tls_verify`
     pub insecure_skip_tls_verify: Value<bool>,
     /// `image_factory_url`
@@ -137,7 +141,19 @@ impl ProviderData {
         let nonempty = |s: String| Some(s).filter(|s| !s.trim().is_empty());
         let mut diags = Diagnostics::new();
         let endpoint = known_or_unknown_error(&config.endpoint, "endpoint");
+        // Precedence: the write-only attribute, then the sensitive one, then the environment.
+        let key_wo =
+            known_or_unknown_error(&config.service_account_key_wo, "service_account_key_wo");
         let key = known_or_unknown_error(&config.service_account_key, "service_account_key");
+        let key = match (key_wo, key) {
+            (Ok(wo), Ok(k)) => Ok(wo.and_then(nonempty).or(k)),
+            (Err(a), Err(b)) => {
+                let mut d = a;
+                d.extend(b);
+                Err(d)
+            }
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        };
         let insecure =
             known_or_unknown_error(&config.insecure_skip_tls_verify, "insecure_skip_tls_verify");
         let factory = known_or_unknown_error(&config.image_factory_url, "image_factory_url");
@@ -218,6 +234,18 @@ impl tfplugin::Provider for OmniProvider {
                     ENV_SERVICE_ACCOUNT_KEY[0], ENV_SERVICE_ACCOUNT_KEY[1]
                 )),
         )
+        .attribute(
+            Attribute::string("service_account_key_wo")
+                .optional()
+                .sensitive()
+                .write_only()
+                .description(
+                    "Write-only form of `service_account_key` (Terraform 1.11 or newer): the \
+                     value is used to configure the provider and is never kept in a plan or \
+                     state, so it may come from an ephemeral resource or variable. When set, it \
+                     wins over `service_account_key` and the environment.",
+                ),
+        )
         .attribute(Attribute::bool("insecure_skip_tls_verify").optional().description(
             "Skip verification of the Omni endpoint's TLS certificate. Only for test \
              instances with self-signed certificates. Defaults to `false`.",
@@ -270,6 +298,7 @@ mod tests {
         ProviderConfig {
             endpoint,
             service_account_key: key,
+            service_account_key_wo: Value::Null,
             insecure_skip_tls_verify: Value::Null,
             image_factory_url: Value::Null,
         }
@@ -315,6 +344,45 @@ mod tests {
     }
 
     #[test]
+    fn write_only_key_wins_over_attribute_and_environment() {
+        let env_key = env(&[
+            ("OMNI_ENDPOINT", "https://b.example"),
+            ("OMNI_SERVICE_ACCOUNT_KEY", "from-env"),
+        ]);
+        let mut c = config(Value::Null, "from-attr".into());
+        c.service_account_key_wo = "from-wo".into();
+        let d = ProviderData::resolve(&c, &env_key).unwrap();
+        assert_eq!(d.service_account_key.as_deref(), Some("from-wo"));
+
+        // An empty write-only value counts as unset: the attribute is next.
+        c.service_account_key_wo = "  ".into();
+        let d = ProviderData::resolve(&c, &env_key).unwrap();
+        assert_eq!(d.service_account_key.as_deref(), Some("from-attr"));
+
+        // Neither attribute: the environment.
+        let c = config(Value::Null, Value::Null);
+        let d = ProviderData::resolve(&c, &env_key).unwrap();
+        assert_eq!(d.service_account_key.as_deref(), Some("from-env"));
+
+        // Write-only alone, no environment.
+        let mut c = config("https://a.example".into(), Value::Null);
+        c.service_account_key_wo = "only-wo".into();
+        let d = ProviderData::resolve(&c, env(&[])).unwrap();
+        assert_eq!(d.service_account_key.as_deref(), Some("only-wo"));
+    }
+
+    #[test]
+    fn unknown_write_only_key_is_an_error_at_that_attribute() {
+        let mut c = config("https://a.example".into(), "k".into());
+        c.service_account_key_wo = Value::Unknown;
+        let e = ProviderData::resolve(&c, env(&[])).unwrap_err();
+        assert_eq!(
+            e.0[0].path,
+            Some(AttributePath::new("service_account_key_wo"))
+        );
+    }
+
+    #[test]
     fn missing_or_unknown_endpoint_is_an_error_at_the_attribute() {
         let e = ProviderData::resolve(&config(Value::Null, Value::Null), env(&[])).unwrap_err();
         assert_eq!(e.0[0].summary, "Missing Omni endpoint");
@@ -343,6 +411,8 @@ mod tests {
         use tfplugin::Provider;
         let s = OmniProvider.schema();
         assert!(s.attr("service_account_key").unwrap().sensitive);
+        let wo = s.attr("service_account_key_wo").unwrap();
+        assert!(wo.write_only && wo.sensitive);
         for a in &s.block.attributes {
             assert!(!a.description.is_empty(), "{} has no description", a.name);
             assert!(a.optional);

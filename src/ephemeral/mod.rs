@@ -3,7 +3,13 @@
 
 use std::sync::Arc;
 
+pub mod kubeconfig;
+pub mod talosconfig;
+
 /// Every ephemeral resource the provider serves.
 pub fn all() -> Vec<Arc<dyn tfplugin::DynEphemeralResource>> {
-    vec![]
+    vec![
+        tfplugin::ephemeral_resource(kubeconfig::KubeconfigEphemeral),
+        tfplugin::ephemeral_resource(talosconfig::TalosconfigEphemeral),
+    ]
 }

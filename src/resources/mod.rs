@@ -5,6 +5,8 @@ pub mod cluster;
 pub mod config_patch;
 pub mod machine_class;
 pub mod machine_extensions;
+pub mod kernel_args;
+pub mod machine_labels;
 pub mod machine_set;
 pub mod machine_set_node;
 pub mod schematic;
@@ -21,5 +23,7 @@ pub fn all() -> Vec<Arc<dyn tfplugin::DynResource>> {
         tfplugin::resource(config_patch::ConfigPatchResource),
         tfplugin::resource(machine_class::MachineClassResource),
         tfplugin::resource(machine_extensions::MachineExtensionsResource),
+        tfplugin::resource(machine_labels::MachineLabelsResource),
+        tfplugin::resource(kernel_args::KernelArgsResource),
     ]
 }
