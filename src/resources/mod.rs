@@ -3,9 +3,9 @@
 
 pub mod cluster;
 pub mod config_patch;
+pub mod kernel_args;
 pub mod machine_class;
 pub mod machine_extensions;
-pub mod kernel_args;
 pub mod machine_labels;
 pub mod machine_set;
 pub mod machine_set_node;
