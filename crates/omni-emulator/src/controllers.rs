@@ -116,7 +116,6 @@ fn relevant(typ: &str) -> bool {
             | t::TALOS_EXTENSIONS
             | t::FEATURES_CONFIG
             | t::SYS_VERSION
-            | t::MACHINE_LABELS
     )
 }
 
@@ -333,6 +332,7 @@ impl Ctx<'_> {
             self.extensions(&cm).await?;
         }
         self.kernel_args().await?;
+        self.machine_labels().await?;
         for ms in self.list(t::MACHINE_SET, &Filter::default()) {
             self.machine_set_status(&ms).await?;
         }
@@ -1144,6 +1144,49 @@ impl Ctx<'_> {
         for st in self.list(t::KERNEL_ARGS_STATUS, &Filter::default()) {
             if self.get(t::KERNEL_ARGS, &st.id).is_none() {
                 self.remove(t::KERNEL_ARGS_STATUS, &st.id).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// User labels of a machine come from its MachineLabels resource (§3.2); system labels keep
+    /// the reserved prefix.
+    async fn machine_labels(&mut self) -> R {
+        for m in self.list(t::MACHINE_STATUS, &Filter::default()) {
+            let user = self
+                .get(t::MACHINE_LABELS, &m.id)
+                .filter(|ml| ml.phase == Phase::Running)
+                .map(|ml| ml.labels.clone())
+                .unwrap_or_default();
+            let mut want: BTreeMap<String, String> = m
+                .labels
+                .iter()
+                .filter(|(k, _)| k.starts_with(talos_machinery::names::RESERVED_PREFIX))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            for (k, v) in user {
+                want.entry(k).or_insert(v);
+            }
+            if want != m.labels {
+                self.store
+                    .modify("default", t::MACHINE_STATUS, &m.id, |x| {
+                        let system: BTreeMap<String, String> = x
+                            .labels
+                            .iter()
+                            .filter(|(k, _)| k.starts_with(talos_machinery::names::RESERVED_PREFIX))
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect();
+                        let mut next = system;
+                        for (k, v) in &want {
+                            next.entry(k.clone()).or_insert(v.clone());
+                        }
+                        if next == x.labels {
+                            return false;
+                        }
+                        x.labels = next;
+                        true
+                    })
+                    .await?;
             }
         }
         Ok(())

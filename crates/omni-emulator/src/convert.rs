@@ -81,7 +81,10 @@ pub fn to_pb(r: &Res) -> pb::Resource {
         metadata: Some(meta_to_pb(r)),
         spec: Some(pb::Spec {
             proto_spec: r.spec.clone(),
-            yaml_spec: spec_yaml(&r.typ, &r.spec),
+            yaml_spec: r
+                .yaml
+                .get_or_init(|| spec_yaml(&r.typ, &r.spec))
+                .to_string(),
         }),
     }
 }
@@ -160,6 +163,7 @@ pub fn from_pb(r: Option<pb::Resource>) -> Result<Res, Status> {
         labels: m.labels.into_iter().collect(),
         annotations: m.annotations.into_iter().collect(),
         spec: spec.proto_spec,
+        yaml: Default::default(),
     })
 }
 

@@ -107,6 +107,38 @@ pub fn parse_rfc3339(s: &str) -> Option<Time> {
     })
 }
 
+/// Memoized rendering of a spec (the `yaml_spec` of responses). Cloning gives an empty cell,
+/// so a copy that is about to be modified never carries a stale rendering; equality ignores it.
+#[derive(Default)]
+pub struct RenderCache(std::sync::OnceLock<String>);
+
+impl RenderCache {
+    /// The cached text, computed by `f` on first use.
+    pub fn get_or_init(&self, f: impl FnOnce() -> String) -> &str {
+        self.0.get_or_init(f)
+    }
+}
+
+impl Clone for RenderCache {
+    fn clone(&self) -> Self {
+        RenderCache::default()
+    }
+}
+
+impl PartialEq for RenderCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for RenderCache {}
+
+impl fmt::Debug for RenderCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RenderCache")
+    }
+}
+
 /// One stored resource. `spec` is the serialized spec message (`proto_spec`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Res {
@@ -134,6 +166,8 @@ pub struct Res {
     pub annotations: BTreeMap<String, String>,
     /// Serialized spec message.
     pub spec: Vec<u8>,
+    /// Memoized `yaml_spec` of this exact state.
+    pub yaml: RenderCache,
 }
 
 impl Res {
@@ -152,6 +186,7 @@ impl Res {
             labels: BTreeMap::new(),
             annotations: BTreeMap::new(),
             spec,
+            yaml: RenderCache::default(),
         }
     }
 

@@ -122,6 +122,7 @@ impl From<StoredRes> for Res {
             labels: s.labels,
             annotations: s.annotations,
             spec: s.spec,
+            yaml: Default::default(),
         }
     }
 }

@@ -260,3 +260,73 @@ async fn machine_class_allocation_scales_and_releases() {
     assert_eq!(free, 4);
     h.emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn machine_labels_reach_machine_status_and_class_selectors() {
+    let h = start_pinned(3).await;
+    let machines = h.machine_ids().await;
+    h.create(res(
+        "MachineLabels.omni.sidero.dev",
+        &machines[2],
+        vec![],
+        &[("rack", "r1")],
+    ))
+    .await
+    .unwrap();
+    h.wait_for(t::MACHINE_STATUS, &machines[2], 10, |r| {
+        r.metadata
+            .as_ref()
+            .unwrap()
+            .labels
+            .get("rack")
+            .map(String::as_str)
+            == Some("r1")
+    })
+    .await;
+    let class = specs::MachineClassSpec {
+        match_labels: vec!["rack=r1".into()],
+        auto_provision: None,
+    };
+    h.create(res(
+        t::MACHINE_CLASS,
+        "r1",
+        prost::Message::encode_to_vec(&class),
+        &[],
+    ))
+    .await
+    .unwrap();
+    h.create(res(t::CLUSTER, "c3", cluster_spec("1.13.0", "1.35.0"), &[]))
+        .await
+        .unwrap();
+    let spec = specs::MachineSetSpec {
+        machine_allocation: Some(specs::machine_set_spec::MachineAllocation {
+            name: "r1".into(),
+            machine_count: 0,
+            allocation_type: 1,
+        }),
+        ..Default::default()
+    };
+    h.create(res(
+        t::MACHINE_SET,
+        "c3-control-planes",
+        prost::Message::encode_to_vec(&spec),
+        &[(t::CLUSTER_LABEL, "c3"), (t::CP, "")],
+    ))
+    .await
+    .unwrap();
+    wait_cluster_ready(&h, "c3", 1).await;
+    let nodes = h.list(t::MSN, vec![]).await.unwrap();
+    assert_eq!(
+        nodes.iter().map(id_of).collect::<Vec<_>>(),
+        [machines[2].clone()]
+    );
+    // removing the MachineLabels removes the user label again
+    h.teardown_and_destroy("MachineLabels.omni.sidero.dev", &machines[2])
+        .await
+        .unwrap();
+    h.wait_for(t::MACHINE_STATUS, &machines[2], 10, |r| {
+        !r.metadata.as_ref().unwrap().labels.contains_key("rack")
+    })
+    .await;
+    h.emu.shutdown().await;
+}
