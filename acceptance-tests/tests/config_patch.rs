@@ -392,6 +392,13 @@ fn bad_inputs_fail_at_plan_with_the_attribute() -> Result<()> {
             Some("machine_set"),
         ),
         (
+            "empty selector block",
+            patch_config("lab", "  selector {\n  }\n", DATA_A),
+            "needs one of machine_set",
+            // A diagnostic on a whole block lands on the resource header.
+            Some("omni_config_patch"),
+        ),
+        (
             "weight out of range",
             patch_config("lab", "  weight  = 1000\n", DATA_A),
             "between 0 and 999",
@@ -414,5 +421,85 @@ fn bad_inputs_fail_at_plan_with_the_attribute() -> Result<()> {
             "{what}: no diagnostic matching {pattern:?} at {attribute:?}: {diags:#?}"
         );
     }
+    Ok(())
+}
+
+#[test]
+fn patches_and_extensions_alongside_a_terraform_cluster() -> Result<()> {
+    // The whole chain in one configuration: IDs that depend on other resources' outputs are
+    // unknown at plan time, and destroy removes everything in dependency order.
+    let omni = Omni::start(0)?;
+    let oob = OutOfBand::new(&omni)?;
+    let (talos, k8s) = oob.latest_versions()?;
+    let ext = {
+        let cat = oob.run(
+            oob.api::<omni_client::resources::TalosExtensions>()
+                .get(&talos),
+        )?;
+        cat.spec
+            .items
+            .first()
+            .map(|i| i.name.clone())
+            .unwrap_or_default()
+    };
+    let ws = Workspace::new(&omni)?;
+    ws.write_config(&format!(
+        r#"
+resource "omni_cluster" "lab" {{
+  name               = "lab"
+  talos_version      = "{talos}"
+  kubernetes_version = "{k8s}"
+}}
+
+resource "omni_machine_set" "workers" {{
+  cluster = omni_cluster.lab.name
+  role    = "workers"
+  wait    = false
+}}
+
+resource "omni_config_patch" "cluster" {{
+  name    = "ntp"
+  cluster = omni_cluster.lab.name
+  data    = {a}
+}}
+
+resource "omni_config_patch" "workers" {{
+  name    = "sysctls"
+  cluster = omni_cluster.lab.name
+  selector {{
+    machine_set = omni_machine_set.workers.id
+  }}
+  data = {b}
+}}
+
+resource "omni_machine_extensions" "workers" {{
+  cluster = omni_cluster.lab.name
+  selector {{
+    machine_set = omni_machine_set.workers.id
+  }}
+  extensions = ["{ext}"]
+}}
+"#,
+        a = hcl(DATA_A),
+        b = hcl(DATA_B),
+    ))?;
+    ws.apply()?;
+    let state = ws.state()?;
+    assert_eq!(
+        resource_values(&state, "omni_config_patch.cluster")?["id"],
+        "200-cluster-lab-ntp"
+    );
+    assert_eq!(
+        resource_values(&state, "omni_config_patch.workers")?["id"],
+        "400-lab-workers-sysctls"
+    );
+    assert_eq!(
+        resource_values(&state, "omni_machine_extensions.workers")?["id"],
+        "schematic-lab-workers"
+    );
+    assert!(!ws.plan_has_changes()?, "re-plan must be empty");
+    ws.destroy()?;
+    assert!(patches_of(&oob, "lab")?.is_empty());
+    assert!(!oob.exists::<omni_client::resources::Cluster>("lab")?);
     Ok(())
 }

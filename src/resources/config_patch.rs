@@ -662,6 +662,17 @@ fn check_scope(config: &ConfigPatchState, diags: &mut Diagnostics) {
         }
         machine_known = sel.machine.is_known();
         machine_unknown = sel.machine.is_unknown();
+        if set_fields.is_empty() {
+            // An empty block would read back as no block at all: a diff on every plan.
+            diags.push(
+                Diagnostic::error(
+                    "Empty selector",
+                    "A selector block needs one of machine_set, cluster_machine or machine; \
+                     leave the block out to patch the whole cluster.",
+                )
+                .at(AttributePath::new("selector")),
+            );
+        }
         if set_fields.len() > 1 {
             diags.push(
                 Diagnostic::error(
@@ -955,6 +966,8 @@ mod tests {
 
         let s = state(None, None);
         assert_eq!(validation_paths(&s)[0].0, "cluster");
+        let s = state(Some("lab"), Some(sel(None, None, None)));
+        assert_eq!(validation_paths(&s)[0].0, "selector");
         let s = state(None, Some(sel(None, None, Some("m"))));
         assert!(validation_paths(&s).is_empty());
     }

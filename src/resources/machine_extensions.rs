@@ -449,6 +449,17 @@ fn check_selector(config: &MachineExtensionsState, diags: &mut Diagnostics) {
     let Value::Known(sel) = &config.selector else {
         return;
     };
+    if sel.machine_set.is_null() && sel.cluster_machine.is_null() {
+        // An empty block would read back as no block at all: a diff on every plan.
+        diags.push(
+            Diagnostic::error(
+                "Empty selector",
+                "A selector block needs machine_set or cluster_machine; leave the block out \
+                 for the whole cluster.",
+            )
+            .at(AttributePath::new("selector")),
+        );
+    }
     if !sel.machine_set.is_null() && !sel.cluster_machine.is_null() {
         diags.push(
             Diagnostic::error(
@@ -621,6 +632,7 @@ mod tests {
     #[test]
     fn plan_time_checks() {
         assert!(paths(&state(None)).is_empty());
+        assert_eq!(paths(&state(Some((None, None)))), vec!["selector"]);
         assert_eq!(
             paths(&state(Some((Some("lab-w"), Some("u"))))),
             vec!["selector.cluster_machine"]
