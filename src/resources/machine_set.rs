@@ -15,7 +15,7 @@ use omni_client::omni_api::specs::{
 use omni_client::resources::{
     labels, ClusterBootstrapStatus, ClusterUuid, MachineSet, MachineSetNode, MachineSetStatus,
 };
-use omni_client::{Api, Error, LabelQuery, ListParams, Object, ResourceKind};
+use omni_client::{Api, Error, LabelQuery, ListParams, Object};
 use serde::{Deserialize, Serialize};
 use talos_machinery::names;
 use tfplugin::{
@@ -1028,79 +1028,6 @@ async fn wait_ready(
     Ok(())
 }
 
-/// Tears a resource down and waits until Omni has destroyed it (omni-api.md §1.5, §5): NotFound
-/// is success; once it is tearing down with no finalizers left it is destroyed explicitly too
-/// (Omni's auto-destroy would do it; a Destroy that finds it gone is fine).
-pub(crate) async fn teardown_and_wait<K: ResourceKind>(
-    ctx: &Ctx,
-    id: &str,
-    what: &str,
-    timeout: Duration,
-) -> Result<()> {
-    let api = common::api::<K>(ctx)?;
-    let deadline = tokio::time::Instant::now() + timeout;
-    match api.teardown(id).await {
-        Ok(_) => {}
-        Err(e) if e.is_not_found() => return Ok(()),
-        Err(e) => return Err(omni_error(&format!("deleting {what}"), e)),
-    }
-    loop {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let last = wait_for(
-            ctx,
-            &api,
-            id,
-            left.max(Duration::from_millis(1)),
-            &format!("{what} to be deleted"),
-            |o| match o {
-                None => WaitDecision::Done,
-                Some(o) if o.is_tearing_down() && o.metadata.finalizers.is_empty() => {
-                    WaitDecision::Done
-                }
-                Some(_) => WaitDecision::Pending,
-            },
-            |o| match o {
-                None => "gone".into(),
-                Some(o) if o.metadata.finalizers.is_empty() => {
-                    format!("phase {}", o.metadata.phase.as_str())
-                }
-                Some(o) => format!(
-                    "phase {}, held by {}",
-                    o.metadata.phase.as_str(),
-                    o.metadata.finalizers.join(", ")
-                ),
-            },
-        )
-        .await?;
-        if last.is_none() {
-            return Ok(());
-        }
-        match api.destroy(id).await {
-            Ok(()) => return Ok(()),
-            Err(e) if e.is_not_found() => return Ok(()),
-            // A controller put a finalizer back in the meantime: keep waiting.
-            Err(Error::Conflict(_)) => continue,
-            Err(e) => return Err(omni_error(&format!("deleting {what}"), e)),
-        }
-    }
-}
-
-/// Waits until a resource that is being torn down (e.g. by a previous destroy) is gone, so it
-/// can be created again under the same ID.
-pub(crate) async fn wait_gone_if_tearing_down<K: ResourceKind>(
-    ctx: &Ctx,
-    id: &str,
-    what: &str,
-    timeout: Duration,
-) -> Result<()> {
-    let api = common::api::<K>(ctx)?;
-    match api.get_opt(id).await {
-        Ok(Some(o)) if o.is_tearing_down() => teardown_and_wait::<K>(ctx, id, what, timeout).await,
-        Ok(_) => Ok(()),
-        Err(e) => Err(omni_error(&format!("reading {what}"), e)),
-    }
-}
-
 // ---- the resource --------------------------------------------------------------------------
 
 /// `omni_machine_set`.
@@ -1215,20 +1142,21 @@ impl Resource for MachineSetResource {
         let cluster = plan.cluster.as_str().unwrap_or_default().to_string();
         let id = machine_set_id(&cluster, role, plan.name.as_str());
         let timeout = Timeouts::get(&plan.timeouts, "create", CREATE_TIMEOUT);
-        wait_gone_if_tearing_down::<MachineSet>(ctx, &id, &format!("machine set {id:?}"), timeout)
-            .await?;
         let mut obj = Object::<MachineSet>::new(id.clone(), specs::MachineSetSpec::default());
         write_spec(&mut obj.spec, &plan, true);
         write_metadata(&mut obj, &plan, &cluster, role);
         let api = common::api::<MachineSet>(ctx)?;
-        api.create(obj).await.map_err(|e| {
-            let path = match (&e, role) {
-                (Error::AlreadyExists(_), Role::ControlPlane) => AttributePath::new("role"),
-                (Error::AlreadyExists(_), Role::Workers) => AttributePath::new("name"),
-                _ => AttributePath::new("cluster"),
-            };
-            omni_error_at(&format!("creating machine set {id:?}"), e, path)
-        })?;
+        // A set with this ID that is still being torn down (e.g. just replaced) is waited out.
+        common::create_replacing_dying(ctx, &api, obj, timeout, "machine set")
+            .await
+            .map_err(|e| {
+                let path = match (&e, role) {
+                    (Error::AlreadyExists(_), Role::ControlPlane) => AttributePath::new("role"),
+                    (Error::AlreadyExists(_), Role::Workers) => AttributePath::new("name"),
+                    _ => AttributePath::new("cluster"),
+                };
+                omni_error_at(&format!("creating machine set {id:?}"), e, path)
+            })?;
         plan.id = Value::Known(id.clone());
         wait_ready(ctx, &id, &plan, timeout, true).await?;
         Ok(plan)
@@ -1268,7 +1196,8 @@ impl Resource for MachineSetResource {
             return Ok(());
         };
         let timeout = Timeouts::get(&prior.timeouts, "delete", DELETE_TIMEOUT);
-        teardown_and_wait::<MachineSet>(ctx, id, &format!("machine set {id:?}"), timeout).await
+        let api = common::api::<MachineSet>(ctx)?;
+        common::teardown_and_wait(ctx, &api, id, timeout, &format!("machine set {id:?}")).await
     }
 
     async fn import(&self, _ctx: &Ctx, id: &str) -> Result<MachineSetState> {

@@ -13,7 +13,7 @@ use tfplugin::{
     Result, Schema, Value,
 };
 
-use super::machine_set::{teardown_and_wait, wait_gone_if_tearing_down, Role};
+use super::machine_set::Role;
 use crate::common::{self, omni_error, omni_error_at, Timeouts};
 
 // ---- description --------------------------------------------------------------------------
@@ -420,20 +420,14 @@ impl Resource for MachineSetNodeResource {
                 format!("Machine set {set_id:?} carries no role label."),
             ))
         })?;
-        wait_gone_if_tearing_down::<MachineSetNode>(
-            ctx,
-            &id,
-            &format!("the previous node of machine {id}"),
-            timeout,
-        )
-        .await?;
         let mut obj = Object::<MachineSetNode>::new(id.clone(), specs::MachineSetNodeSpec {})
             .with_label(labels::CLUSTER, cluster)
             .with_label(labels::MACHINE_SET, set_id)
             .with_label(role.label(), "");
         set_lock(&mut obj, is_locked(&plan));
-        common::api::<MachineSetNode>(ctx)?
-            .create(obj)
+        let api = common::api::<MachineSetNode>(ctx)?;
+        // The machine's previous node may still be on its way out (e.g. a move between sets).
+        common::create_replacing_dying(ctx, &api, obj, timeout, "machine set node")
             .await
             .map_err(|e| {
                 omni_error_at(
@@ -478,8 +472,8 @@ impl Resource for MachineSetNodeResource {
             return Ok(());
         };
         let timeout = Timeouts::get(&prior.timeouts, "delete", DELETE_TIMEOUT);
-        teardown_and_wait::<MachineSetNode>(ctx, id, &format!("machine set node {id}"), timeout)
-            .await
+        let api = common::api::<MachineSetNode>(ctx)?;
+        common::teardown_and_wait(ctx, &api, id, timeout, &format!("machine set node {id}")).await
     }
 
     async fn import(&self, _ctx: &Ctx, id: &str) -> Result<MachineSetNodeState> {
