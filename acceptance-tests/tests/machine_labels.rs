@@ -157,3 +157,55 @@ fn bad_labels_fail_at_plan_time() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn omni_machines_selects_by_the_labels_set_here() -> Result<()> {
+    let omni = Omni::start(3)?;
+    let ids = oob::machine_ids(&omni)?;
+    let ws = Workspace::new(&omni)?;
+    ws.write_config(&format!(
+        r#"
+resource "omni_machine_labels" "db" {{
+  machine_id = "{m}"
+  labels = {{
+    role = "database"
+  }}
+}}
+"#,
+        m = ids[1]
+    ))?;
+    ws.apply()?;
+    // Omni copies the labels onto the machine status (a controller step), then the selector sees
+    // them; the data source is read again on every apply.
+    ws.write_config(&format!(
+        r#"
+resource "omni_machine_labels" "db" {{
+  machine_id = "{m}"
+  labels = {{
+    role = "database"
+  }}
+}}
+
+data "omni_machines" "db" {{
+  selector = "role = database"
+}}
+"#,
+        m = ids[1]
+    ))?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        ws.apply()?;
+        let found = resource_values(&ws.state()?, "data.omni_machines.db")?["ids"].clone();
+        if found == serde_json::json!([ids[1]]) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not selected: {found}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let v = resource_values(&ws.state()?, "data.omni_machines.db")?;
+    assert_eq!(v["machines"][0]["labels"]["role"], "database");
+    Ok(())
+}
