@@ -4,10 +4,18 @@
 //! The client is built without the gitops annotation: these writes are not Terraform's.
 
 use anyhow::{anyhow, Context, Result};
+use futures::StreamExt;
 use omni_client::omni_api::specs;
-use omni_client::resources::{labels, Cluster, MachineSet, TalosVersion};
-use omni_client::{Api, Client, ListParams, Object, ResourceKind, ServiceAccountKey};
+use omni_client::resources::{
+    labels, Cluster, MachineClass, MachineSet, MachineStatus, TalosVersion,
+};
+use omni_client::{
+    Api, Client, LabelQuery, ListParams, Object, ResourceKind, ServiceAccountKey, WatchEvent,
+    WatchParams,
+};
+use std::collections::BTreeSet;
 use std::future::Future;
+use std::time::Duration;
 
 use crate::Omni;
 
@@ -117,5 +125,76 @@ impl OutOfBand {
     /// Whether a resource exists.
     pub fn exists<K: ResourceKind>(&self, id: &str) -> Result<bool> {
         Ok(self.run(self.api::<K>().get_opt(id))?.is_some())
+    }
+
+    /// Reads one resource (`None` when it does not exist).
+    pub fn get<K: ResourceKind>(&self, id: &str) -> Result<Option<Object<K>>> {
+        Ok(self.run(self.api::<K>().get_opt(id))?)
+    }
+
+    /// The resources of kind `K` labelled with `cluster`.
+    pub fn of_cluster<K: ResourceKind>(&self, cluster: &str) -> Result<Vec<Object<K>>> {
+        Ok(self.run(self.api::<K>().list(
+            &ListParams::default().labels(LabelQuery::new().equal(labels::CLUSTER, cluster)),
+        ))?)
+    }
+
+    /// Creates a machine class selecting machines by label selectors.
+    pub fn create_machine_class(&self, name: &str, selectors: &[&str]) -> Result<()> {
+        let spec = specs::MachineClassSpec {
+            match_labels: selectors.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        };
+        self.run(self.api::<MachineClass>().create(Object::new(name, spec)))?;
+        Ok(())
+    }
+
+    /// IDs of the machines in the pool (MachineStatus label `available`, omni-api.md §3.2).
+    pub fn available_machines(&self) -> Result<Vec<String>> {
+        let list = self
+            .run(self.api::<MachineStatus>().list(
+                &ListParams::default().labels(LabelQuery::new().exists(labels::AVAILABLE)),
+            ))?;
+        Ok(list.iter().map(|m| m.id().to_string()).collect())
+    }
+
+    /// Waits on a kind watch (bounded by `timeout`) until every machine is back in the pool.
+    pub fn wait_all_available(&self, timeout: Duration) -> Result<()> {
+        let total = self
+            .run(self.api::<MachineStatus>().list(&ListParams::default()))?
+            .len();
+        let api = self.api::<MachineStatus>();
+        self.run(async {
+            let mut events = api.watch(WatchParams::kind());
+            let mut available = BTreeSet::new();
+            let deadline = tokio::time::Instant::now() + timeout;
+            loop {
+                let event = tokio::time::timeout_at(deadline, events.next())
+                    .await
+                    .map_err(|_| {
+                        anyhow!(
+                            "only {}/{total} machines back in the pool after {timeout:?}",
+                            available.len()
+                        )
+                    })?
+                    .context("the machine watch ended")??;
+                match event {
+                    WatchEvent::Created(m) | WatchEvent::Updated { new: m, .. } => {
+                        if m.metadata.labels.contains_key(labels::AVAILABLE) {
+                            available.insert(m.id().to_string());
+                        } else {
+                            available.remove(m.id());
+                        }
+                    }
+                    WatchEvent::Destroyed(m) => {
+                        available.remove(m.id());
+                    }
+                    WatchEvent::Bootstrapped => {}
+                }
+                if available.len() == total {
+                    return Ok(());
+                }
+            }
+        })
     }
 }

@@ -3,13 +3,11 @@
 //! extensions; apply waits for ready; the re-plan is empty; a Kubernetes upgrade completes;
 //! destroy returns every machine to the pool.
 
-mod machine_set_support;
-
 use std::time::Duration;
 
+use acceptance_tests::oob::OutOfBand;
 use acceptance_tests::{resource_values, Omni, Workspace};
 use anyhow::{anyhow, ensure, Context, Result};
-use machine_set_support::Omnictl;
 use omni_client::omni_api::specs::{
     self, cluster_status_spec::Phase as ClusterPhase,
     kubernetes_upgrade_status_spec::Phase as K8sPhase, MachineSetPhase,
@@ -25,7 +23,7 @@ const MACHINES: u32 = 8;
 
 /// The cluster's Talos version (the one the machines run) and two Kubernetes versions it
 /// supports where the second is an allowed upgrade of the first (same or next minor).
-fn versions(ctl: &Omnictl) -> Result<(String, String, String)> {
+fn versions(ctl: &OutOfBand) -> Result<(String, String, String)> {
     let (talos, newest) = ctl.latest_versions()?;
     let tv = ctl
         .get::<TalosVersion>(&talos)?
@@ -156,7 +154,7 @@ resource "omni_machine_set" "edge" {{
 }
 
 /// Every machine set of the cluster is Running and ready right now.
-fn sets_ready(ctl: &Omnictl) -> Result<()> {
+fn sets_ready(ctl: &OutOfBand) -> Result<()> {
     let statuses = ctl.of_cluster::<MachineSetStatus>("lab")?;
     ensure!(statuses.len() == 3, "machine set statuses: {statuses:?}");
     for s in &statuses {
@@ -171,7 +169,7 @@ fn sets_ready(ctl: &Omnictl) -> Result<()> {
 }
 
 /// Waits (event-driven, bounded) for ClusterStatus RUNNING + ready with `machines` healthy.
-fn wait_cluster_ready(ctl: &Omnictl, machines: u32) -> Result<specs::ClusterStatusSpec> {
+fn wait_cluster_ready(ctl: &OutOfBand, machines: u32) -> Result<specs::ClusterStatusSpec> {
     let api = ctl.api::<ClusterStatus>();
     ctl.run(async {
         use futures::StreamExt;
@@ -210,7 +208,7 @@ fn lab_cluster_from_machine_classes() -> Result<()> {
         "--step-delay-ms".to_string(),
         "200".to_string(),
     ])?;
-    let ctl = Omnictl::new(&omni)?;
+    let ctl = OutOfBand::new(&omni)?;
     let (talos, k8s_old, k8s_new) = versions(&ctl)?;
     let ws = Workspace::new(&omni)?;
 

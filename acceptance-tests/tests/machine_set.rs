@@ -2,15 +2,13 @@
 //! ready), import-verify, update in place, replace, empty re-plan, drift, re-create after an
 //! out-of-band delete, destroy returning every machine; plus the table of bad inputs.
 
-mod machine_set_support;
-
 use std::time::Duration;
 
+use acceptance_tests::oob::OutOfBand;
 use acceptance_tests::{
     has_diagnostic, import_verify, planned_actions, resource_values, Omni, Workspace,
 };
 use anyhow::{ensure, Result};
-use machine_set_support::Omnictl;
 use omni_client::omni_api::specs::{self, machine_set_spec::UpdateStrategy, MachineSetPhase};
 use omni_client::resources::{MachineSet, MachineSetStatus};
 
@@ -98,9 +96,9 @@ resource "omni_cluster" "ms" {{
 
 /// An emulator with machine class `pool` (every machine); `with_cluster` also creates cluster
 /// `ms` out of band.
-fn setup(with_cluster: bool) -> Result<(Omni, Omnictl, Workspace)> {
+fn setup(with_cluster: bool) -> Result<(Omni, OutOfBand, Workspace)> {
     let omni = Omni::start(MACHINES)?;
-    let ctl = Omnictl::new(&omni)?;
+    let ctl = OutOfBand::new(&omni)?;
     if with_cluster {
         ctl.create_cluster("ms")?;
     }
@@ -109,7 +107,7 @@ fn setup(with_cluster: bool) -> Result<(Omni, Omnictl, Workspace)> {
     Ok((omni, ctl, ws))
 }
 
-fn status(ctl: &Omnictl, id: &str) -> Result<specs::MachineSetStatusSpec> {
+fn status(ctl: &OutOfBand, id: &str) -> Result<specs::MachineSetStatusSpec> {
     Ok(ctl
         .get::<MachineSetStatus>(id)?
         .map(|s| s.spec)

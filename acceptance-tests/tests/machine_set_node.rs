@@ -2,15 +2,13 @@
 //! lock in place, move (replace), empty re-plan, drift, re-create after an out-of-band delete,
 //! destroy returning the machines to the pool; plus the table of bad inputs.
 
-mod machine_set_support;
-
 use std::time::Duration;
 
+use acceptance_tests::oob::OutOfBand;
 use acceptance_tests::{
     has_diagnostic, import_verify, planned_actions, resource_values, Omni, Workspace,
 };
 use anyhow::{ensure, Context, Result};
-use machine_set_support::Omnictl;
 use omni_client::resources::{annotations, labels, ClusterMachine, MachineSetNode, MachineStatus};
 
 const SETS: &str = r#"
@@ -42,9 +40,9 @@ resource "omni_machine_set_node" "{name}" {{
 }
 
 /// An emulator with `machines` machines; `with_cluster` creates cluster `nd` out of band.
-fn setup(machines: u32, with_cluster: bool) -> Result<(Omni, Omnictl, Workspace, Vec<String>)> {
+fn setup(machines: u32, with_cluster: bool) -> Result<(Omni, OutOfBand, Workspace, Vec<String>)> {
     let omni = Omni::start(machines)?;
-    let ctl = Omnictl::new(&omni)?;
+    let ctl = OutOfBand::new(&omni)?;
     if with_cluster {
         ctl.create_cluster("nd")?;
     }
@@ -54,7 +52,7 @@ fn setup(machines: u32, with_cluster: bool) -> Result<(Omni, Omnictl, Workspace,
     Ok((omni, ctl, ws, pool))
 }
 
-fn in_cluster(ctl: &Omnictl, machine: &str) -> Result<bool> {
+fn in_cluster(ctl: &OutOfBand, machine: &str) -> Result<bool> {
     let m = ctl
         .get::<MachineStatus>(machine)?
         .context("machine exists")?;
