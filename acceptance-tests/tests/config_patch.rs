@@ -188,8 +188,37 @@ fn id_override_imports_and_round_trips() -> Result<()> {
         &resource_values(&ws.state()?, ADDR)?,
         &["timeouts"],
     )?;
+
+    // Behind an override the name is only the `name` annotation: renaming updates in place.
+    let renamed = config.replace("name    = \"ntp\"", "name    = \"chrony\"");
+    assert_ne!(renamed, config);
+    ws.write_config(&renamed)?;
+    assert_eq!(planned_actions(&ws.plan_json()?, ADDR), ["update"]);
+    ws.apply()?;
+    let obj = oob.run(oob.api::<ConfigPatch>().get("my-own-id"))?;
+    assert_eq!(
+        obj.metadata
+            .annotations
+            .get(annotations::NAME)
+            .map(String::as_str),
+        Some("chrony")
+    );
+    assert!(!ws.plan_has_changes()?);
     ws.destroy()?;
     assert!(!oob.exists::<ConfigPatch>("my-own-id")?);
+
+    // Spelling out the template ID as id_override keeps the object (an in-place update of
+    // state only, not a replacement), e.g. after importing a template's patch.
+    let plain = patch_config("lab", "", DATA_A);
+    ws.write_config(&plain)?;
+    ws.apply()?;
+    let explicit = patch_config("lab", "  id_override = \"200-cluster-lab-ntp\"\n", DATA_A);
+    ws.write_config(&explicit)?;
+    assert_eq!(planned_actions(&ws.plan_json()?, ADDR), ["update"]);
+    ws.apply()?;
+    assert!(!ws.plan_has_changes()?);
+    assert!(oob.exists::<ConfigPatch>("200-cluster-lab-ntp")?);
+    ws.destroy()?;
     Ok(())
 }
 

@@ -109,25 +109,16 @@ impl Resource for ConfigPatchResource {
                     .computed()
                     .description("Omni resource ID of the patch (see the table above)."),
             )
-            .attribute(
-                Attribute::string("name")
-                    .required()
-                    .requires_replace()
-                    .description(
-                        "Name of the patch: part of the ID, and shown in Omni (annotation \
-                         `name`). Changing it replaces the patch.",
-                    ),
-            )
-            .attribute(
-                Attribute::number("weight")
-                    .optional_computed()
-                    .requires_replace()
-                    .description(
-                        "Order of the patch within its scope, 0–999 (the `NNN` of the ID). \
-                         Default 200 for cluster patches, 400 otherwise. Changing it replaces \
-                         the patch.",
-                    ),
-            )
+            .attribute(Attribute::string("name").required().description(
+                "Name of the patch: part of the ID, and shown in Omni (annotation `name`). \
+                     Changing it replaces the patch when it changes the ID (always, unless \
+                     `id_override` is set).",
+            ))
+            .attribute(Attribute::number("weight").optional_computed().description(
+                "Order of the patch within its scope, 0–999 (the `NNN` of the ID). Default \
+                     200 for cluster patches, 400 otherwise. Changing it replaces the patch \
+                     unless `id_override` is set.",
+            ))
             .attribute(
                 Attribute::string("cluster")
                     .optional()
@@ -141,15 +132,11 @@ impl Resource for ConfigPatchResource {
                 "The patch: Talos machine configuration YAML, one or more documents \
                  (strategic merge; `$patch: delete` allowed). Compared by meaning, not by text.",
             ))
-            .attribute(
-                Attribute::string("id_override")
-                    .optional()
-                    .requires_replace()
-                    .description(
-                        "Use this resource ID instead of the computed one (like `idOverride` in \
-                         cluster templates). Changing it replaces the patch.",
-                    ),
-            )
+            .attribute(Attribute::string("id_override").optional().description(
+                "Use this resource ID instead of the computed one (like `idOverride` in \
+                         cluster templates). Changing the resulting ID replaces the patch; \
+                         spelling out the ID the patch already has does not.",
+            ))
             .attribute(timeouts::attribute(
                 DEFAULT_DELETE,
                 DEFAULT_DELETE,
@@ -254,10 +241,7 @@ impl Resource for ConfigPatchResource {
         requires_replace: &mut Vec<AttributePath>,
     ) -> Result<ConfigPatchState> {
         fill_planned(&mut plan, config);
-        // A block, so the framework's attribute-level replace check does not cover it.
-        if prior.selector != plan.selector {
-            requires_replace.push(AttributePath::new("selector"));
-        }
+        requires_replace.extend(replace_paths(prior, &plan));
         Ok(plan)
     }
 
@@ -313,8 +297,13 @@ impl Resource for ConfigPatchResource {
             .ok_or_else(|| incomplete("update"))?
             .to_string();
         let data = plan.data.as_str().unwrap_or_default().to_string();
+        let name = plan.name.as_str().unwrap_or_default().to_string();
         let api = common::api::<ConfigPatch>(ctx)?;
         api.update(&id, |o| {
+            // With `id_override` the name is only the annotation.
+            o.metadata
+                .annotations
+                .insert(annotations::NAME.to_string(), name.clone());
             // Only `data` updates in place; the client always writes it uncompressed
             // (omni-api.md §1.11 "A Rust client may always write uncompressed data").
             if !patch::semantically_equal(&o.spec.data, &data) || !o.spec.compressed_data.is_empty()
@@ -530,6 +519,30 @@ fn fill_planned(plan: &mut ConfigPatchState, config: &ConfigPatchState) {
         }
         _ => Value::Unknown,
     };
+}
+
+/// What forces a new object: the target (labels select it, omni-api.md §3.5) or a new ID. Name,
+/// weight and `id_override` only matter through the ID they produce, so an `id_override` equal
+/// to the current ID (e.g. after an import) or a new name behind an `id_override` is an update.
+fn replace_paths(prior: &ConfigPatchState, plan: &ConfigPatchState) -> Vec<AttributePath> {
+    let mut out = Vec::new();
+    // A block, so the framework's attribute-level replace check does not cover it.
+    if prior.selector != plan.selector {
+        out.push(AttributePath::new("selector"));
+    }
+    let same_id = matches!((&prior.id, &plan.id), (Value::Known(a), Value::Known(b)) if a == b);
+    if !same_id {
+        for (attr, changed) in [
+            ("name", prior.name != plan.name),
+            ("weight", prior.weight != plan.weight),
+            ("id_override", prior.id_override != plan.id_override),
+        ] {
+            if changed {
+                out.push(AttributePath::new(attr));
+            }
+        }
+    }
+    out
 }
 
 /// Refreshes `prior` from the server object.
@@ -970,6 +983,44 @@ mod tests {
         assert_eq!(validation_paths(&s)[0].0, "selector");
         let s = state(None, Some(sel(None, None, Some("m"))));
         assert!(validation_paths(&s).is_empty());
+    }
+
+    #[test]
+    fn replacement_follows_the_id() {
+        let mut prior = planned(state(Some("lab"), None));
+        prior.id_override = Value::Null;
+        // Spelling out the current ID as id_override: same object.
+        let mut plan = prior.clone();
+        plan.id_override = "200-cluster-lab-ntp".into();
+        let config = plan.clone();
+        fill_planned(&mut plan, &config);
+        assert!(replace_paths(&prior, &plan).is_empty());
+        // A new name behind an id_override: same object, annotation updated.
+        let mut prior2 = plan.clone();
+        prior2.id = "200-cluster-lab-ntp".into();
+        let mut plan2 = prior2.clone();
+        plan2.name = "chrony".into();
+        let config = plan2.clone();
+        fill_planned(&mut plan2, &config);
+        assert!(replace_paths(&prior2, &plan2).is_empty());
+        // A new name without an override: new ID, new object.
+        let mut plan3 = prior.clone();
+        plan3.name = "chrony".into();
+        let config = plan3.clone();
+        fill_planned(&mut plan3, &config);
+        assert_eq!(
+            replace_paths(&prior, &plan3),
+            vec![AttributePath::new("name")]
+        );
+        // A new weight: new ID.
+        let mut plan4 = prior.clone();
+        plan4.weight = Value::Known(210);
+        let config = plan4.clone();
+        fill_planned(&mut plan4, &config);
+        assert_eq!(
+            replace_paths(&prior, &plan4),
+            vec![AttributePath::new("weight")]
+        );
     }
 
     #[test]
