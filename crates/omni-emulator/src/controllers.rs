@@ -48,6 +48,10 @@ const EXT_CTRL: &str = "MachineExtensionsController";
 const SCHEMATIC_OWNER: &str = "SchematicConfigurationController";
 const KERNEL_ARGS_OWNER: &str = "KernelArgsStatusController";
 
+/// Annotation on ClusterMachineStatus holding the hash of the config last applied (emulator
+/// bookkeeping; Omni keeps this in its ClusterMachineConfigStatus resource).
+const CONFIG_HASH: &str = "emulator.omni.sidero.dev/config-hash";
+
 /// Schematic ID of a vanilla Talos image (no extensions, no extra kernel args).
 pub const DEFAULT_SCHEMATIC: &str =
     "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba";
@@ -708,6 +712,22 @@ impl Ctx<'_> {
             }
             return self.wipe(cm).await;
         }
+        let hash = self.config_hash(cm);
+        let applied = status
+            .annotations
+            .get(CONFIG_HASH)
+            .cloned()
+            .unwrap_or_default();
+        if s.stage == Stage::Running as i32 && applied != hash {
+            // A config patch of this machine changed: apply it (Reconfiguring, §3.4).
+            s.stage = Stage::Configuring as i32;
+            s.ready = false;
+            s.config_up_to_date = false;
+            s.config_apply_status = specs::ConfigApplyStatus::Pending as i32;
+            self.put_cms(&cm.id, &s, &status, &hash).await?;
+            self.wake_in(self.delay);
+            return Ok(());
+        }
         let next = match Stage::try_from(s.stage).unwrap_or(Stage::Unknown) {
             Stage::Unknown | Stage::Booting => Stage::Installing,
             Stage::Installing => Stage::Configuring,
@@ -745,18 +765,83 @@ impl Ctx<'_> {
             s.config_up_to_date = true;
             s.config_apply_status = specs::ConfigApplyStatus::Applied as i32;
         }
-        self.put(
-            t::CLUSTER_MACHINE_STATUS,
-            &cm.id,
-            CMS_OWNER,
-            &s,
-            status.labels.clone(),
-        )
-        .await?;
+        // The configuration applied on the way to RUNNING is the current one.
+        self.put_cms(&cm.id, &s, &status, &hash).await?;
         if next != Stage::Running {
             self.wake_in(self.delay);
         }
         Ok(())
+    }
+
+    /// Hash of the config patches that apply to a cluster machine, in Omni's order (§3.5):
+    /// cluster, machine set, cluster machine, machine level; ID order inside a level; disabled
+    /// and tearing-down patches skipped.
+    fn config_hash(&self, cm: &Res) -> String {
+        use sha2::{Digest, Sha256};
+        let cluster = cm.label(l::CLUSTER).unwrap_or_default();
+        let set = cm.label(l::MACHINE_SET).unwrap_or_default();
+        let live = |r: &Arc<Res>| r.phase == Phase::Running && !r.labels.contains_key(l::DISABLED);
+        let in_cluster: Vec<_> = self
+            .by_label(t::CONFIG_PATCH, &[(l::CLUSTER, cluster)])
+            .into_iter()
+            .filter(|r| live(r) && !r.labels.contains_key(l::MACHINE))
+            .collect();
+        let levels = [
+            in_cluster
+                .iter()
+                .filter(|r| {
+                    !r.labels.contains_key(l::MACHINE_SET)
+                        && !r.labels.contains_key(l::CLUSTER_MACHINE)
+                })
+                .cloned()
+                .collect::<Vec<_>>(),
+            in_cluster
+                .iter()
+                .filter(|r| r.label(l::MACHINE_SET) == Some(set))
+                .cloned()
+                .collect(),
+            in_cluster
+                .iter()
+                .filter(|r| r.label(l::CLUSTER_MACHINE) == Some(&cm.id))
+                .cloned()
+                .collect(),
+            self.by_label(t::CONFIG_PATCH, &[(l::MACHINE, &cm.id)])
+                .into_iter()
+                .filter(live)
+                .collect(),
+        ];
+        let mut h = Sha256::new();
+        for level in levels {
+            for p in level {
+                h.update(p.id.as_bytes());
+                h.update([0]);
+                h.update(&p.spec);
+                h.update([0]);
+            }
+            h.update([1]);
+        }
+        hex::encode(h.finalize())
+    }
+
+    async fn put_cms(
+        &self,
+        id: &str,
+        s: &specs::ClusterMachineStatusSpec,
+        cur: &Res,
+        hash: &str,
+    ) -> R {
+        let bytes = s.encode_to_vec();
+        if cur.spec == bytes && cur.annotations.get(CONFIG_HASH).map(String::as_str) == Some(hash) {
+            return Ok(());
+        }
+        self.store
+            .modify("default", t::CLUSTER_MACHINE_STATUS, id, |x| {
+                x.spec = bytes.clone();
+                x.annotations.insert(CONFIG_HASH.into(), hash.to_string());
+                true
+            })
+            .await
+            .map(|_| ())
     }
 
     /// Resets a machine that left its cluster and returns it to the pool (§5.1).
@@ -1222,6 +1307,9 @@ impl Ctx<'_> {
             .count() as u32;
         let (_, cp) = role_label(ms);
         let upgrading = statuses.iter().any(|s| s.stage == Stage::Upgrading as i32);
+        let configuring = statuses
+            .iter()
+            .any(|s| s.stage == Stage::Configuring as i32);
         let mut error = String::new();
         let phase = if ms.phase == Phase::TearingDown {
             P::Destroying
@@ -1234,6 +1322,8 @@ impl Ctx<'_> {
             P::ScalingDown
         } else if upgrading {
             P::Upgrading
+        } else if configuring {
+            P::Reconfiguring
         } else {
             P::Running
         };
@@ -1248,7 +1338,16 @@ impl Ctx<'_> {
                 connected: total,
                 requested,
             }),
-            config_hash: String::new(),
+            config_hash: {
+                use sha2::{Digest, Sha256};
+                let mut hashes: Vec<String> = machines
+                    .iter()
+                    .filter_map(|m| self.get(t::CLUSTER_MACHINE_STATUS, &m.id))
+                    .filter_map(|s| s.annotations.get(CONFIG_HASH).cloned())
+                    .collect();
+                hashes.sort();
+                hex::encode(Sha256::digest(hashes.join(",").as_bytes()))
+            },
             machine_allocation: alloc,
             locked_updates: 0,
         };

@@ -521,7 +521,7 @@ async fn http_gateway_crud_with_signed_metadata_headers() {
     assert_eq!(st, 200, "{body}");
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&body).unwrap()["total"],
-        2
+        3
     );
     let hdrs = h
         .signer

@@ -119,6 +119,34 @@ async fn cluster_reaches_ready_upgrades_and_tears_down() {
         .finalizers
         .contains(&"ClusterController".to_string()));
 
+    // A new cluster-wide config patch is applied to every machine (Reconfiguring → ready).
+    let hash_of = |r: &omni_api::cosi::resource::Resource| {
+        r.metadata
+            .as_ref()
+            .unwrap()
+            .annotations
+            .get("emulator.omni.sidero.dev/config-hash")
+            .cloned()
+    };
+    let before = hash_of(&h.get(t::CMS, &machines[0]).await.unwrap());
+    let patch = specs::ConfigPatchSpec {
+        data: "machine:\n  network:\n    hostname: x\n".into(),
+        compressed_data: vec![],
+    };
+    h.create(res(
+        t::CONFIG_PATCH,
+        "200-c1-net",
+        prost::Message::encode_to_vec(&patch),
+        &[(t::CLUSTER_LABEL, "c1")],
+    ))
+    .await
+    .unwrap();
+    h.wait_for(t::CMS, &machines[0], 30, |r| {
+        hash_of(r) != before && dec::<specs::ClusterMachineStatusSpec>(r).ready
+    })
+    .await;
+    wait_cluster_ready(&h, "c1", 5).await;
+
     // Kubernetes upgrade: Upgrading, then Done with the new version.
     h.modify(t::CLUSTER, "c1", |r| {
         r.spec.as_mut().unwrap().proto_spec = cluster_spec("1.13.0", "1.35.1");
@@ -135,6 +163,23 @@ async fn cluster_reaches_ready_upgrades_and_tears_down() {
         assert_eq!(s.kubernetes_version, "1.35.1");
     }
     wait_cluster_ready(&h, "c1", 5).await;
+
+    // Talos upgrade: machines go UPGRADING one by one and come back on the new version.
+    h.modify(t::CLUSTER, "c1", |r| {
+        r.spec.as_mut().unwrap().proto_spec = cluster_spec("1.13.1", "1.35.1");
+    })
+    .await;
+    h.wait_for(t::TUS, "c1", 30, |r| {
+        let s: specs::TalosUpgradeStatusSpec = dec(r);
+        s.phase == specs::talos_upgrade_status_spec::Phase::Done as i32
+            && s.last_upgrade_version == "1.13.1"
+    })
+    .await;
+    wait_cluster_ready(&h, "c1", 5).await;
+    for m in machines.iter().take(5) {
+        let ms: specs::MachineStatusSpec = dec(&h.get(t::MACHINE_STATUS, m).await.unwrap());
+        assert_eq!(ms.talos_version, "v1.13.1");
+    }
 
     // Teardown cascade: everything goes, machines return to the pool.
     h.teardown_and_destroy(t::CLUSTER, "c1").await.unwrap();

@@ -269,6 +269,15 @@ pub fn test_catalogue() -> omni_emulator::seed::Catalogue {
                     "1.36.0".into(),
                 ],
             },
+            TalosRelease {
+                version: "1.13.1".into(),
+                compatible_kubernetes: vec![
+                    "1.34.1".into(),
+                    "1.35.0".into(),
+                    "1.35.1".into(),
+                    "1.36.0".into(),
+                ],
+            },
         ],
         kubernetes: vec![
             "1.34.0".into(),
