@@ -72,21 +72,38 @@ async fn main() -> anyhow::Result<()> {
         .map(|p| p.join("omni-emulator"))
         .context("locating the omni-emulator binary")?;
     let dir = tempfile::tempdir()?;
-    let mut child = Command::new(&bin)
-        .args(["--listen", "127.0.0.1:0", "--machines", "10", "--data-dir"])
-        .arg(dir.path())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {} (build it with --profile perf)", bin.display()))?;
-    let pid = child.id();
-    let mut lines = BufReader::new(child.stderr.take().context("stderr")?).lines();
-    let endpoint = loop {
-        let line = lines.next().context("emulator exited")??;
-        if let Some(e) = line.strip_prefix("listening on ") {
-            break e.to_string();
-        }
+    // Prefer the real binary (RSS is then the server's alone); `cargo run --example` does not
+    // build it, so fall back to an in-process emulator (RSS then includes the clients).
+    let mut child = None;
+    let mut in_process = None;
+    let (endpoint, pid) = if bin.exists() {
+        let mut c = Command::new(&bin)
+            .args(["--listen", "127.0.0.1:0", "--machines", "10", "--data-dir"])
+            .arg(dir.path())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let pid = c.id();
+        let mut lines = BufReader::new(c.stderr.take().context("stderr")?).lines();
+        let endpoint = loop {
+            let line = lines.next().context("emulator exited")??;
+            if let Some(e) = line.strip_prefix("listening on ") {
+                break e.to_string();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        child = Some(c);
+        (endpoint, pid)
+    } else {
+        let emu = omni_emulator::Emulator::builder()
+            .machines(10)
+            .data_dir(dir.path())
+            .start()
+            .await?;
+        let e = emu.endpoint().to_string();
+        in_process = Some(emu);
+        (e, std::process::id())
     };
-    std::thread::spawn(move || for _ in lines {});
     let key = std::fs::read_to_string(dir.path().join("service-account.key"))?;
     let signer = Signer::from_service_account_key(&key)?;
     let rss_start = rss_kib(pid);
@@ -154,19 +171,31 @@ async fn main() -> anyhow::Result<()> {
     let gets = done.load(Ordering::Relaxed) as f64 / seconds as f64;
     let rss_end = rss_kib(pid);
 
-    println!("clients: {clients}, resources: {resources}, durability: fsync per group commit");
+    let mode = if child.is_some() {
+        "separate server process"
+    } else {
+        "in-process server (RSS includes clients)"
+    };
+    println!(
+        "{mode}; clients: {clients}, resources: {resources}, durability: fsync per group commit"
+    );
     println!(
         "writes: {:.0}/s ({resources} signed Creates in {write_secs:.2}s)",
         resources as f64 / write_secs
     );
     println!("gets:   {gets:.0}/s (signed, {seconds}s)");
     println!(
-        "server RSS: {:.1} MiB at start, {:.1} MiB with {resources} resources, {:.1} MiB after the read phase",
+        "RSS: {:.1} MiB at start, {:.1} MiB with {resources} resources, {:.1} MiB after the read phase",
         rss_start as f64 / 1024.0,
         rss_loaded as f64 / 1024.0,
         rss_end as f64 / 1024.0
     );
-    child.kill()?;
-    child.wait()?;
+    if let Some(mut c) = child {
+        c.kill()?;
+        c.wait()?;
+    }
+    if let Some(emu) = in_process {
+        emu.shutdown().await;
+    }
     Ok(())
 }

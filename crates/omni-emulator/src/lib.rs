@@ -1,6 +1,16 @@
 //! A local Omni for tests and demos: Omni's gRPC protocol, validation, persistence and
 //! simulated controllers (omni-api.md).
 //!
+//! One listener serves native gRPC (`cosi.resource.State`, `management.ManagementService`,
+//! `omni.resources.ResourceService`), the `/api/<package.Service>/<Method>` JSON gateway and the
+//! Image Factory paths (`/schematics`, `/versions`, `/version/…`, …). Every gRPC and gateway call
+//! must carry a valid `siderov1` signature of a registered service-account key.
+//!
+//! Data directory layout: `endpoint` (URL, written atomically once listening),
+//! `service-account.key` (Admin key in `OMNI_SERVICE_ACCOUNT_KEY` format), `keys.d/` (one JSON
+//! file per accepted public key; re-read on an unknown fingerprint), `state/` (snapshot + fsync'd
+//! append-only log; compacted at start).
+//!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
 //! let emu = omni_emulator::Emulator::builder().machines(5).start().await?;

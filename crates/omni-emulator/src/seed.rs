@@ -138,7 +138,11 @@ impl Catalogue {
 pub fn machine_talos_version(talos: &[talos_machinery::versions::TalosRelease]) -> Option<String> {
     talos
         .iter()
-        .filter(|r| !r.version.contains('-'))
+        .filter(|r| {
+            !r.version.contains('-')
+                && !talos_machinery::versions::is_talos_unsupported(&r.version)
+                && !talos_machinery::versions::is_talos_deprecated(&r.version)
+        })
         .max_by(|a, b| {
             let pa = talos_machinery::versions::parse_version(&a.version).ok();
             let pb = talos_machinery::versions::parse_version(&b.version).ok();
