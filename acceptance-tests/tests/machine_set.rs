@@ -190,6 +190,27 @@ fn machine_set_lifecycle() -> Result<()> {
         import_verify(&omni, &body, addr, id, &created, ignore)?;
     }
 
+    // The cluster is bootstrapped now: a change that would replace its control-plane set is
+    // refused at plan time (Omni would tear the control plane down, then reject the new set).
+    let with_bootstrap = config(&v, 1, "gpu", 2, false).replace(
+        "    size = 1\n  }\n}",
+        "    size = 1\n  }\n  bootstrap_spec = {\n    cluster_uuid = \"5d6f4c7e-1f0c-4b1e-9a55-3f1d2d0f6a11\"\n    snapshot     = \"snap\"\n  }\n}",
+    );
+    ensure!(
+        with_bootstrap.contains("bootstrap_spec"),
+        "{with_bootstrap}"
+    );
+    ws.write_config(&with_bootstrap)?;
+    let diags = ws.plan_expect_error()?;
+    ensure!(
+        has_diagnostic(
+            &diags,
+            "Cannot replace the control plane of a bootstrapped cluster",
+            Some("role")
+        ),
+        "{diags:#?}"
+    );
+
     // Update in place: scale the workers and change the strategy; apply waits for 2 machines.
     // The official provider's spelling (`Static`, `Rolling`) is accepted and kept as written.
     ws.write_config(&config(&v, 2, "gpu", 3, true))?;

@@ -539,6 +539,64 @@ fn apply_defaults(plan: &mut MachineSetState, config: &MachineSetState) {
     }
 }
 
+/// Whether Omni has bootstrapped `cluster` (its etcd is up); `None` when the provider is not
+/// configured yet, so the question cannot be asked.
+async fn cluster_bootstrapped(ctx: &Ctx, cluster: &str) -> Result<Option<bool>> {
+    let Ok(api) = common::api::<ClusterBootstrapStatus>(ctx) else {
+        return Ok(None);
+    };
+    let status = api
+        .get_opt(cluster)
+        .await
+        .map_err(|e| omni_error(&format!("reading the bootstrap status of {cluster:?}"), e))?;
+    Ok(Some(status.is_some_and(|s| s.spec.bootstrapped)))
+}
+
+/// Plan-time answers Omni would give at apply for a planned replacement or a removed
+/// `bootstrap_spec` (omni-api.md §4 "MachineSet"): a bootstrapped cluster takes no new
+/// control-plane set, so replacing it would tear the control plane down and then fail; and a
+/// bootstrap spec can only be removed after bootstrap.
+async fn check_update_against_omni(
+    ctx: &Ctx,
+    prior: &MachineSetState,
+    plan: &MachineSetState,
+    replacing: bool,
+) -> Result<()> {
+    let Some(cluster) = plan.cluster.as_str() else {
+        return Ok(());
+    };
+    let control_plane = plan.role.as_str().and_then(Role::parse) == Some(Role::ControlPlane);
+    let removes_bootstrap = !prior.bootstrap_spec.is_null() && plan.bootstrap_spec.is_null();
+    if !(control_plane && (replacing || removes_bootstrap)) {
+        return Ok(());
+    }
+    let Some(bootstrapped) = cluster_bootstrapped(ctx, cluster).await? else {
+        return Ok(());
+    };
+    if replacing && bootstrapped {
+        return Err(at(
+            AttributePath::new("role"),
+            "Cannot replace the control plane of a bootstrapped cluster",
+            format!(
+                "This change replaces machine set {:?}, but adding control plane machine set to                  an already bootstrapped cluster is not allowed: Omni would tear the control                  plane of {cluster:?} down and then refuse the new one.",
+                prior.id.as_str().unwrap_or_default()
+            ),
+        )
+        .into());
+    }
+    if removes_bootstrap && !replacing && !bootstrapped {
+        return Err(at(
+            AttributePath::new("bootstrap_spec"),
+            "bootstrap_spec is still needed",
+            format!(
+                "bootstrap spec can only be removed after the cluster is bootstrapped, and                  {cluster:?} is not yet."
+            ),
+        )
+        .into());
+    }
+    Ok(())
+}
+
 /// The planned ID, when cluster, role and name are known.
 fn planned_id(plan: &MachineSetState) -> Value<String> {
     let (Some(cluster), Some(role)) = (plan.cluster.as_str(), plan.role.as_str()) else {
@@ -594,14 +652,7 @@ async fn check_against_omni(ctx: &Ctx, plan: &MachineSetState) -> Result<()> {
                 ),
             ));
         } else {
-            let bootstrapped = Api::<ClusterBootstrapStatus>::new(client.clone())
-                .get_opt(cluster)
-                .await
-                .map_err(|e| {
-                    omni_error(&format!("reading the bootstrap status of {cluster:?}"), e)
-                })?
-                .is_some_and(|s| s.spec.bootstrapped);
-            if bootstrapped {
+            if cluster_bootstrapped(ctx, cluster).await? == Some(true) {
                 diags.push(at(
                     AttributePath::new("role"),
                     "Cluster is already bootstrapped",
@@ -1101,7 +1152,7 @@ impl Resource for MachineSetResource {
 
     async fn plan_update(
         &self,
-        _ctx: &Ctx,
+        ctx: &Ctx,
         prior: &MachineSetState,
         mut plan: MachineSetState,
         config: &MachineSetState,
@@ -1128,6 +1179,11 @@ impl Resource for MachineSetResource {
         {
             requires_replace.push(AttributePath::new("bootstrap_spec"));
         }
+        // `cluster` and `role` are declared requires_replace; the framework adds them later.
+        let replacing = !requires_replace.is_empty()
+            || plan.cluster != prior.cluster
+            || plan.role != prior.role;
+        check_update_against_omni(ctx, prior, &plan, replacing).await?;
         Ok(plan)
     }
 
