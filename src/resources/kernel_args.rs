@@ -30,8 +30,31 @@ If Omni already holds kernel arguments for the machine (it records the ones a ma
 with), this resource adopts them; destroying it then restores what Omni had rather than \
 deleting them.";
 
+/// Default create timeout (includes waiting for a deleted predecessor to go away).
+const CREATE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Default update timeout.
+const UPDATE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Default delete timeout.
 const DELETE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Runs `work` within `limit`; running out names the operation and the `timeouts` attribute.
+async fn bounded<T>(
+    limit: Duration,
+    action: &str,
+    work: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    match tokio::time::timeout(limit, work).await {
+        Ok(r) => r,
+        Err(_) => Err(Diagnostic::error(
+            "Timed out",
+            format!(
+                "Gave up {action} after {}. Raise the matching `timeouts` value if Omni needs longer.",
+                timeouts::format_duration(limit)
+            ),
+        )
+        .into()),
+    }
+}
 
 /// Private-state key: the arguments Omni had when this resource adopted the object.
 const ADOPTED_FROM: &str = "adopted_from";
@@ -145,8 +168,8 @@ impl Resource for KernelArgsResource {
                     ),
             )
             .attribute(timeouts::attribute(
-                Duration::from_secs(60),
-                Duration::from_secs(60),
+                CREATE_TIMEOUT,
+                UPDATE_TIMEOUT,
                 DELETE_TIMEOUT,
             ))
     }
@@ -203,27 +226,37 @@ impl Resource for KernelArgsResource {
         let action = format!("setting kernel args of machine {id:?}");
         let at_args = |e| common::omni_error_at(&action, e, AttributePath::new("args"));
         let spec = specs::KernelArgsSpec { args: args.clone() };
-        let adopt = match api.get_opt(&id).await.map_err(at_args)? {
-            Some(existing) => Some(existing.spec.args),
-            None => match api.create(Object::new(id.clone(), spec)).await {
-                Ok(_) => None,
-                // Omni made it between our read and create: adopt what it holds now.
-                Err(Error::AlreadyExists(_)) => {
-                    Some(api.get(&id).await.map_err(at_args)?.spec.args)
+        let limit = Timeouts::get(&plan.timeouts, "create", CREATE_TIMEOUT);
+        let work = async {
+            let adopt = match api.get_opt(&id).await.map_err(at_args)? {
+                Some(existing) if !existing.is_tearing_down() => Some(existing.spec.args),
+                // Missing, or on its way out (e.g. just deleted): create, waiting out the old one.
+                _ => {
+                    let obj = Object::new(id.clone(), spec);
+                    match common::create_replacing_dying(ctx, &api, obj, limit, "kernel args").await
+                    {
+                        Ok(_) => None,
+                        // Omni made it between our read and create: adopt what it holds now.
+                        Err(Error::AlreadyExists(_)) => {
+                            Some(api.get(&id).await.map_err(at_args)?.spec.args)
+                        }
+                        Err(e) => return Err(at_args(e)),
+                    }
                 }
-                Err(e) => return Err(at_args(e)),
-            },
+            };
+            if let Some(original) = adopt {
+                tracing::info!(
+                    machine = id.as_str(),
+                    "adopting the KernelArgs Omni already has"
+                );
+                private.set(ADOPTED_FROM, &original)?;
+                api.update(&id, |o| o.spec.args.clone_from(&args))
+                    .await
+                    .map_err(at_args)?;
+            }
+            Ok(())
         };
-        if let Some(original) = adopt {
-            tracing::info!(
-                machine = id.as_str(),
-                "adopting the KernelArgs Omni already has"
-            );
-            private.set(ADOPTED_FROM, &original)?;
-            api.update(&id, |o| o.spec.args.clone_from(&args))
-                .await
-                .map_err(at_args)?;
-        }
+        bounded(limit, &action, work).await?;
         plan.id = Value::Known(id.clone());
         plan.machine_id = Value::Known(id);
         Ok(plan)
@@ -239,16 +272,15 @@ impl Resource for KernelArgsResource {
     ) -> Result<KernelArgsState> {
         let id = machine_id(&plan);
         let args = plan.args.clone().unwrap_or_default();
-        common::api::<KernelArgs>(ctx)?
-            .update(&id, |o| o.spec.args.clone_from(&args))
-            .await
-            .map_err(|e| {
-                common::omni_error_at(
-                    &format!("updating kernel args of machine {id:?}"),
-                    e,
-                    AttributePath::new("args"),
-                )
-            })?;
+        let action = format!("updating kernel args of machine {id:?}");
+        let api = common::api::<KernelArgs>(ctx)?;
+        let limit = Timeouts::get(&plan.timeouts, "update", UPDATE_TIMEOUT);
+        let work = async {
+            api.update(&id, |o| o.spec.args.clone_from(&args))
+                .await
+                .map_err(|e| common::omni_error_at(&action, e, AttributePath::new("args")))
+        };
+        bounded(limit, &action, work).await?;
         plan.id = Value::Known(id);
         Ok(plan)
     }
@@ -270,19 +302,14 @@ impl Resource for KernelArgsResource {
             };
         }
         let limit = Timeouts::get(&prior.timeouts, "delete", DELETE_TIMEOUT);
-        match tokio::time::timeout(limit, api.teardown_and_destroy(&id)).await {
-            Ok(Ok(())) | Ok(Err(Error::NotFound(_))) => Ok(()),
-            Ok(Err(e)) => Err(common::omni_error(&action, e)),
-            Err(_) => Err(Diagnostic::error(
-                "Timed out deleting kernel args",
-                format!(
-                    "KernelArgs {id:?} was still there after {}. Raise `timeouts.delete` if \
-                     Omni needs longer.",
-                    timeouts::format_duration(limit)
-                ),
-            )
-            .into()),
-        }
+        common::teardown_and_wait(
+            ctx,
+            &api,
+            &id,
+            limit,
+            &format!("kernel args of machine {id:?}"),
+        )
+        .await
     }
 
     async fn import(&self, _ctx: &Ctx, id: &str) -> Result<KernelArgsState> {

@@ -31,8 +31,32 @@ does.
 
 Keys with Omni's reserved prefix `omni.sidero.dev/` are refused.";
 
+/// Default create timeout (includes waiting for a deleted predecessor to go away).
+const CREATE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Default update timeout.
+const UPDATE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Default delete timeout.
 const DELETE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Runs `work` within `limit`; running out names the operation and the `timeouts` attribute.
+async fn bounded<T>(
+    limit: Duration,
+    action: &str,
+    work: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    match tokio::time::timeout(limit, work).await {
+        Ok(r) => r,
+        Err(_) => Err(Diagnostic::error(
+            "Timed out",
+            format!(
+                "Gave up {action} after {}. Raise the matching `timeouts` value if Omni needs \
+                 longer.",
+                timeouts::format_duration(limit)
+            ),
+        )
+        .into()),
+    }
+}
 
 /// Private-state key: the label keys this resource set.
 const MANAGED_KEYS: &str = "managed_keys";
@@ -169,8 +193,8 @@ impl Resource for MachineLabelsResource {
                     .description("Labels to set. Other labels on the machine are left alone."),
             )
             .attribute(timeouts::attribute(
-                Duration::from_secs(60),
-                Duration::from_secs(60),
+                CREATE_TIMEOUT,
+                UPDATE_TIMEOUT,
                 DELETE_TIMEOUT,
             ))
     }
@@ -228,35 +252,43 @@ impl Resource for MachineLabelsResource {
         let desired = plan.labels.clone().unwrap_or_default();
         let api = common::api::<MachineLabels>(ctx)?;
         let action = format!("setting labels of machine {id:?}");
-        let existing = api
-            .get_opt(&id)
-            .await
-            .map_err(|e| common::omni_error(&action, e))?;
-        let created = match existing {
-            None => {
-                let mut obj = Object::<MachineLabels>::new(id.clone(), Default::default());
-                obj.metadata.labels = desired.clone();
-                match api.create(obj).await {
-                    Ok(_) => true,
-                    // Omni created it between our read and our create: adopt it below.
-                    Err(Error::AlreadyExists(_)) => false,
-                    Err(e) => return Err(common::omni_error(&action, e)),
+        let limit = Timeouts::get(&plan.timeouts, "create", CREATE_TIMEOUT);
+        let work = async {
+            let existing = api
+                .get_opt(&id)
+                .await
+                .map_err(|e| common::omni_error(&action, e))?;
+            let created = match existing {
+                Some(o) if !o.is_tearing_down() => false,
+                // Missing, or on its way out: create, waiting out the old one.
+                _ => {
+                    let mut obj = Object::<MachineLabels>::new(id.clone(), Default::default());
+                    obj.metadata.labels = desired.clone();
+                    match common::create_replacing_dying(ctx, &api, obj, limit, "machine labels")
+                        .await
+                    {
+                        Ok(_) => true,
+                        // Omni created it between our read and our create: adopt it below.
+                        Err(Error::AlreadyExists(_)) => false,
+                        Err(e) => return Err(common::omni_error(&action, e)),
+                    }
                 }
+            };
+            if !created {
+                tracing::info!(
+                    machine = id.as_str(),
+                    "adopting the MachineLabels Omni already has"
+                );
+                let none = BTreeSet::new();
+                api.update(&id, |o| {
+                    apply_labels(&mut o.metadata.labels, &none, &desired)
+                })
+                .await
+                .map_err(|e| common::omni_error(&action, e))?;
             }
-            Some(_) => false,
+            Ok(created)
         };
-        if !created {
-            tracing::info!(
-                machine = id.as_str(),
-                "adopting the MachineLabels Omni already has"
-            );
-            let none = BTreeSet::new();
-            api.update(&id, |o| {
-                apply_labels(&mut o.metadata.labels, &none, &desired)
-            })
-            .await
-            .map_err(|e| common::omni_error(&action, e))?;
-        }
+        let created = bounded(limit, &action, work).await?;
         private.set(MANAGED_KEYS, &desired.keys().collect::<BTreeSet<_>>())?;
         private.set(CREATED, &created)?;
         plan.id = Value::Known(id.clone());
@@ -285,11 +317,16 @@ impl Resource for MachineLabelsResource {
                 .collect()
         });
         let api = common::api::<MachineLabels>(ctx)?;
-        api.update(&id, |o| {
-            apply_labels(&mut o.metadata.labels, &previous, &desired)
-        })
-        .await
-        .map_err(|e| common::omni_error(&format!("updating labels of machine {id:?}"), e))?;
+        let action = format!("updating labels of machine {id:?}");
+        let limit = Timeouts::get(&plan.timeouts, "update", UPDATE_TIMEOUT);
+        let work = async {
+            api.update(&id, |o| {
+                apply_labels(&mut o.metadata.labels, &previous, &desired)
+            })
+            .await
+            .map_err(|e| common::omni_error(&action, e))
+        };
+        bounded(limit, &action, work).await?;
         private.set(MANAGED_KEYS, &desired.keys().collect::<BTreeSet<_>>())?;
         plan.id = Value::Known(id);
         Ok(plan)
@@ -323,19 +360,14 @@ impl Resource for MachineLabelsResource {
         let others = obj.metadata.labels.keys().any(|k| !ours.contains(k));
         if created && !others {
             let limit = Timeouts::get(&prior.timeouts, "delete", DELETE_TIMEOUT);
-            return match tokio::time::timeout(limit, api.teardown_and_destroy(&id)).await {
-                Ok(Ok(())) | Ok(Err(Error::NotFound(_))) => Ok(()),
-                Ok(Err(e)) => Err(common::omni_error(&action, e)),
-                Err(_) => Err(Diagnostic::error(
-                    "Timed out deleting machine labels",
-                    format!(
-                        "MachineLabels {id:?} was still there after {}. Raise `timeouts.delete` \
-                         if Omni needs longer.",
-                        timeouts::format_duration(limit)
-                    ),
-                )
-                .into()),
-            };
+            return common::teardown_and_wait(
+                ctx,
+                &api,
+                &id,
+                limit,
+                &format!("labels of machine {id:?}"),
+            )
+            .await;
         }
         // Adopted, or somebody else added labels since: remove only our keys, keep the object.
         let desired = BTreeMap::new();
