@@ -2,7 +2,7 @@
 //! `terraform_data`, 500 instances each, in the same run.
 //!
 //! ```text
-//! cargo run -p tfplugin --profile perf --example bench [-- --count 500 --reps 3]
+//! cargo run -p tfplugin --profile perf --example tfplugin-bench [-- --count 500 --reps 3]
 //! ```
 //!
 //! This binary is also the provider: when Terraform starts it (magic cookie
