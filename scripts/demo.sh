@@ -42,9 +42,27 @@ cp -r "$root/examples/quickstart" "$work/quickstart"
 cd "$work/quickstart"
 tfvars=(-var "image_factory_url=$OMNI_ENDPOINT")
 
+# Runs terraform, shows only the lines matching $1 while it runs, and on failure prints the
+# whole output and stops the demo (the EXIT trap still stops the emulator).
+run_tf() {
+  local pattern=$1 log=$work/tf-$(date +%s%N).txt
+  shift
+  set +e
+  terraform "$@" -input=false -no-color -compact-warnings "${tfvars[@]}" 2>&1 | tee "$log" | grep -E "$pattern"
+  local code=${PIPESTATUS[0]}
+  set -e
+  if [ "$code" -ne 0 ]; then
+    echo "terraform $1 failed (exit $code):" >&2
+    cat "$log" >&2
+    exit 1
+  fi
+}
+
 step "terraform apply (creates the cluster and its machine sets, waits until they are ready)"
-terraform apply -auto-approve -input=false "${tfvars[@]}" 2>&1 | grep -E 'Creat|Apply complete|Error|error|Warning' || true
-terraform output
+t_apply=$(date +%s)
+run_tf 'Creat|Apply complete|Error' apply -auto-approve
+echo "(apply took $(( $(date +%s) - t_apply ))s)"
+terraform output -no-color
 
 step "terraform plan -detailed-exitcode: no drift expected"
 set +e
@@ -66,6 +84,6 @@ grep -E '^\s+[~+-] |will be updated|Plan:' "$work/plan2.txt" || true
 if [ $code -eq 2 ]; then echo "drift detected (exit 2), as a CI job would see it"; else cat "$work/plan2.txt"; echo "expected exit 2, got $code" >&2; exit 1; fi
 
 step "terraform destroy"
-terraform destroy -auto-approve -input=false "${tfvars[@]}" 2>&1 | grep -E 'Destroy complete|Error' || true
+run_tf 'Destroy complete|Error' destroy -auto-approve
 
 step "Demo finished in $(( $(date +%s) - t0 ))s"

@@ -8,6 +8,7 @@
 //! When `OMNI_ENDPOINT` and `OMNI_SERVICE_ACCOUNT_KEY` are both set, [`Omni::start`] targets that
 //! Omni instead of starting an emulator.
 
+pub mod examples;
 pub mod oob;
 
 use anyhow::{anyhow, bail, Context, Result};
