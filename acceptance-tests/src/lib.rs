@@ -61,6 +61,9 @@ pub fn terraform_binary() -> PathBuf {
     );
 }
 
+/// How many of an emulator's arguments the harness sets itself (listen address, step delay).
+const BASE_ARGS: usize = 4;
+
 /// An Omni to test against: an emulator process this harness owns, or a real Omni.
 pub struct Omni {
     pub endpoint: String,
@@ -101,6 +104,7 @@ impl Omni {
             "--step-delay-ms".to_string(),
             "50".to_string(),
         ];
+        debug_assert_eq!(args.len(), BASE_ARGS);
         args.extend_from_slice(extra);
         let mut omni = Omni {
             endpoint: String::new(),
@@ -183,6 +187,29 @@ impl Omni {
     /// Starts the emulator again on the same data directory.
     pub fn restart(&mut self) -> Result<()> {
         self.kill9()?;
+        self.spawn()
+    }
+
+    /// Starts the emulator again on the same data directory and the same address, as a
+    /// supervisor restarting a crashed server does: clients that keep retrying reach it again.
+    pub fn restart_on_same_address(&mut self) -> Result<()> {
+        self.kill9()?;
+        let addr = self
+            .endpoint
+            .rsplit('/')
+            .next()
+            .context("emulator endpoint has no address")?
+            .to_string();
+        self.args[1] = addr;
+        self.spawn()
+    }
+
+    /// Starts the emulator again on the same data directory with other extra flags (e.g. the
+    /// same data without `--fail-rate`), as an operator restarting with another configuration.
+    pub fn restart_with(&mut self, extra: &[String]) -> Result<()> {
+        self.kill9()?;
+        self.args.truncate(BASE_ARGS);
+        self.args.extend_from_slice(extra);
         self.spawn()
     }
 

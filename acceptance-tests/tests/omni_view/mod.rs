@@ -5,7 +5,7 @@ use acceptance_tests::Omni;
 use anyhow::Result;
 use omni_client::{Api, Client, ListParams, ResourceKind, ServiceAccountKey};
 
-/// A client signed with the harness's service-account key.
+/// A client signed with the harness's service-account key (build it inside [`block_on`]).
 pub fn client(omni: &Omni) -> Result<Client> {
     Ok(Client::builder(omni.endpoint.clone())
         .service_account(ServiceAccountKey::from_base64(&omni.service_account_key)?)
@@ -23,11 +23,12 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
 
 /// IDs of every `K` in its default namespace, sorted.
 pub fn ids<K: ResourceKind>(omni: &Omni) -> Result<Vec<String>> {
-    let api: Api<K> = Api::new(client(omni)?);
-    let mut ids: Vec<String> = block_on(api.list(&ListParams::default()))?
-        .into_iter()
-        .map(|o| o.metadata.id)
-        .collect();
+    // The client's channel needs a running runtime from the moment it is built.
+    let objects = block_on(async {
+        let api: Api<K> = Api::new(client(omni)?);
+        anyhow::Ok(api.list(&ListParams::default()).await?)
+    })?;
+    let mut ids: Vec<String> = objects.into_iter().map(|o| o.metadata.id).collect();
     ids.sort();
     Ok(ids)
 }
