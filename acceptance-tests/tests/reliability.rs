@@ -10,7 +10,7 @@
 mod omni_view;
 
 use acceptance_tests::examples::all_resources;
-use acceptance_tests::{Omni, TfRun, Workspace};
+use acceptance_tests::{has_diagnostic, Omni, TfRun, Workspace};
 use omni_client::resources::ConfigPatch;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -209,4 +209,239 @@ fn omni_killed_mid_apply_then_restarted_converges_and_loses_nothing() -> anyhow:
     assert_omni_matches_state(&omni, &ws, "crash", 200)?;
     assert!(!ws.plan_has_changes()?, "re-plan is empty");
     Ok(())
+}
+
+mod mitm;
+
+const CLUSTER_AUTH: &str = "resource \"omni_cluster\" \"c\" {\n  name = \"auth-check\"\n  \
+    talos_version = \"1.13.9\"\n  kubernetes_version = \"1.36.3\"\n}\n";
+
+/// One way of presenting credentials, and the provider error it must produce.
+struct AuthCase {
+    what: &'static str,
+    key: String,
+    endpoint: String,
+    summary: &'static str,
+}
+
+#[test]
+fn bad_credentials_are_refused_with_a_clear_provider_error() -> anyhow::Result<()> {
+    use omni_emulator::keys::{self, KeyRing, Role};
+    let omni = Omni::start(0)?;
+    if !omni.is_emulator() {
+        println!("skipped: forging keys needs the emulator");
+        return Ok(());
+    }
+    let data_dir = omni.data_dir().expect("emulator data dir");
+    let refused = "Omni refused the credentials";
+    let stranger = keys::generate("stranger", Role::Admin, 3600)?;
+    // Registered with this Omni, but its validity ended a minute ago.
+    let expired = keys::generate("expired", Role::Admin, -60)?;
+    KeyRing::open(data_dir)?.add(expired.entry.clone())?;
+    let reader = omni.create_service_account("auditor", "Reader")?;
+    let tamper = mitm::start(&omni.endpoint, mitm::Mode::TamperPayload)?;
+    let skewed = mitm::start(
+        &omni.endpoint,
+        mitm::Mode::ClockBehind {
+            key: omni_client::ServiceAccountKey::from_base64(&omni.service_account_key)?,
+            skew_secs: 400,
+        },
+    )?;
+    // Control: the same proxy re-signing with a clock 200 s behind (inside Omni's ±5 min
+    // window) works, so the refusals below come from what was changed, not from the proxy.
+    let tolerated = mitm::start(
+        &omni.endpoint,
+        mitm::Mode::ClockBehind {
+            key: omni_client::ServiceAccountKey::from_base64(&omni.service_account_key)?,
+            skew_secs: 200,
+        },
+    )?;
+    let mut control = Workspace::new(&omni)?;
+    control.set_env("OMNI_ENDPOINT", &tolerated.endpoint);
+    control.write_config(CLUSTER_AUTH)?;
+    println!("tried: plan through the proxy with a clock 200 s behind (control)");
+    let run = control.run(&["plan", "-input=false", "-json"])?;
+    println!("found: {}", summarize(&run));
+    assert_eq!(run.status, 0, "the proxy forwards faithfully");
+
+    let cases = [
+        AuthCase {
+            what: "no key at all (unsigned calls)",
+            key: String::new(),
+            endpoint: omni.endpoint.clone(),
+            summary: refused,
+        },
+        AuthCase {
+            what: "a well-formed key this Omni never issued",
+            key: stranger.service_account_key.clone(),
+            endpoint: omni.endpoint.clone(),
+            summary: refused,
+        },
+        AuthCase {
+            what: "a registered key that has expired",
+            key: expired.service_account_key.clone(),
+            endpoint: omni.endpoint.clone(),
+            summary: refused,
+        },
+        AuthCase {
+            what: "the right key, payload header altered in transit",
+            key: omni.service_account_key.clone(),
+            endpoint: tamper.endpoint.clone(),
+            summary: refused,
+        },
+        AuthCase {
+            what: "the right key, signed with a clock 400 s behind",
+            key: omni.service_account_key.clone(),
+            endpoint: skewed.endpoint.clone(),
+            summary: refused,
+        },
+        AuthCase {
+            what: "a Reader key creating a cluster",
+            key: reader,
+            endpoint: omni.endpoint.clone(),
+            summary: "Omni denied the request",
+        },
+    ];
+    for case in &cases {
+        let mut ws = Workspace::new(&omni)?;
+        ws.set_env("OMNI_ENDPOINT", &case.endpoint);
+        ws.set_env("OMNI_SERVICE_ACCOUNT_KEY", &case.key);
+        ws.set_env("SIDERO_SERVICE_ACCOUNT_KEY", "");
+        ws.write_config(CLUSTER_AUTH)?;
+        println!("tried: apply with {}", case.what);
+        let run = ws.run(&["apply", "-auto-approve", "-input=false", "-json"])?;
+        let diags = run.error_diagnostics();
+        for d in &diags {
+            println!(
+                "found: exit {}: {} — {}",
+                run.status,
+                d["summary"].as_str().unwrap_or_default(),
+                d["detail"].as_str().unwrap_or_default().replace('\n', " ")
+            );
+        }
+        assert_ne!(run.status, 0, "{}: apply must fail", case.what);
+        assert!(
+            has_diagnostic(&diags, case.summary, None),
+            "{}: expected {:?} in {diags:#?}",
+            case.what,
+            case.summary
+        );
+        // The diagnostic never echoes the key itself.
+        if !case.key.is_empty() {
+            assert!(!run.stdout.contains(&case.key) && !run.stderr.contains(&case.key));
+        }
+    }
+    let clusters = omni_view::ids::<omni_client::resources::Cluster>(&omni)?;
+    println!("found: clusters in Omni after all attempts: {clusters:?}");
+    assert!(clusters.is_empty(), "no refused call created anything");
+    Ok(())
+}
+
+#[test]
+fn trace_log_of_a_full_lifecycle_holds_no_secret() -> anyhow::Result<()> {
+    let omni = Omni::start(3)?;
+    let mut ws = Workspace::new(&omni)?;
+    ws.set_env("TF_LOG", "trace");
+    let infra = r#"
+resource "omni_cluster" "c" {
+  name               = "secrets"
+  talos_version      = "1.13.9"
+  kubernetes_version = "1.36.3"
+}
+
+resource "omni_machine_class" "any" {
+  name         = "secrets-any"
+  match_labels = ["omni.sidero.dev/arch = amd64"]
+}
+
+resource "omni_machine_set" "cp" {
+  cluster       = omni_cluster.c.name
+  role          = "controlplane"
+  machine_class = { name = omni_machine_class.any.name, size = 1 }
+}
+
+resource "omni_config_patch" "p" {
+  cluster = omni_cluster.c.name
+  name    = "ntp"
+  data    = yamlencode({ machine = { time = { servers = ["time.example.org"] } } })
+}
+"#;
+    // Once the cluster exists, a service-account kubeconfig (a bearer token) is issued on
+    // every plan and apply.
+    let kubeconfig = r#"
+ephemeral "omni_kubeconfig" "ci" {
+  cluster         = omni_cluster.c.name
+  service_account = true
+  user            = "ci"
+  groups          = ["system:masters"]
+}
+"#;
+    println!(
+        "tried: apply, add a service-account kubeconfig, plan, apply, destroy with TF_LOG=trace"
+    );
+    ws.write_config(infra)?;
+    ws.apply()?;
+    ws.write_config(&format!("{infra}{kubeconfig}"))?;
+    ws.plan_has_changes()?;
+    ws.apply()?;
+    ws.destroy()?;
+    let log = ws.log_text();
+    println!("found: {} bytes of trace log", log.len());
+    // The log is the real thing: it covers the provider's calls and the kubeconfig being opened.
+    assert!(log.len() > 100_000, "a trace log of a lifecycle is large");
+    assert!(
+        log.contains("OpenEphemeralResource"),
+        "the kubeconfig was issued"
+    );
+
+    let key = omni.service_account_key.trim();
+    let decoded = String::from_utf8(base64_decode(key)).unwrap_or_default();
+    let armor_body: String = decoded
+        .split("\\n")
+        .filter(|l| l.len() > 40 && !l.contains("PGP"))
+        .take(1)
+        .collect();
+    let mut forbidden: Vec<(&str, String)> = vec![
+        ("the service-account key", key.to_string()),
+        (
+            "a piece of the service-account key",
+            key[key.len() / 2..key.len() / 2 + 32].to_string(),
+        ),
+        ("a PGP private key armor", "PRIVATE KEY BLOCK".to_string()),
+        ("a replayable request signature", "siderov1 ".to_string()),
+        ("raw kubeconfig content", "kind: Config".to_string()),
+        ("kubeconfig client key", "client-key-data".to_string()),
+    ];
+    assert!(!armor_body.is_empty(), "the key decodes to a PGP armor");
+    forbidden.push(("a line of the PGP key", armor_body));
+    for (what, needle) in &forbidden {
+        let hit = log.contains(needle.as_str());
+        println!("found: {what}: {}", if hit { "PRESENT" } else { "absent" });
+        assert!(!hit, "{what} leaked into the trace log");
+    }
+    // Bearer tokens (JWTs) have a recognisable shape whatever their content.
+    let jwt = regex::Regex::new(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.")?;
+    let tokens = jwt.find_iter(&log).count();
+    println!("found: {tokens} bearer token(s) in the log");
+    assert_eq!(tokens, 0, "a token leaked into the trace log");
+    Ok(())
+}
+
+/// Standard base64 (the service-account key's encoding), without a dependency for it.
+fn base64_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::new();
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in text.bytes() {
+        let Some(v) = ALPHABET.iter().position(|&a| a == c) else {
+            continue;
+        };
+        acc = (acc << 6) | v as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
 }
