@@ -3,7 +3,7 @@
 //! provider's start-up (spawn to handshake) and GetProviderSchema latency.
 //!
 //! ```text
-//! cargo run --profile perf -p acceptance-tests --example bench [-- --count 500 --reps 3]
+//! cargo run --profile perf -p acceptance-tests --example provider_bench [-- --count 500 --reps 3]
 //! ```
 //!
 //! Goals (issue 8): refresh plan ≤ 1.5× and apply ≤ 2× of `terraform_data`.
