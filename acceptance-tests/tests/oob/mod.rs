@@ -3,45 +3,23 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+use acceptance_tests::oob::OutOfBand;
 use acceptance_tests::Omni;
 use anyhow::{Context, Result};
 use omni_client::omni_api::specs;
 use omni_client::resources::{
     labels, Cluster, MachineSet, MachineSetNode, MachineStatus, TalosVersion,
 };
-use omni_client::{Api, Client, ListParams, Object, ResourceKind, ServiceAccountKey};
+use omni_client::{Api, ListParams, Object, ResourceKind};
 
-/// Runs `f` on a fresh single-threaded runtime.
-pub fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-        .block_on(f)
-}
-
-/// A client signed with the harness's service-account key. Call it inside [`block_on`]: the
-/// client's connection belongs to the runtime it was made in.
-pub fn client(omni: &Omni) -> Result<Client> {
-    let key = ServiceAccountKey::from_base64(omni.service_account_key.trim())
-        .context("service-account key")?;
-    Ok(Client::builder(omni.endpoint.clone())
-        .service_account(key)
-        .build()?)
-}
-
-/// A typed API on `omni` (inside [`block_on`], like [`client`]).
-pub fn api<K: ResourceKind>(omni: &Omni) -> Result<Api<K>> {
-    Ok(Api::new(client(omni)?))
-}
-
-/// Runs `f` with a typed API on a fresh runtime.
+/// Runs `f` with a typed API of the harness's shared out-of-band client.
 pub fn with_api<K: ResourceKind, T, F, Fut>(omni: &Omni, f: F) -> Result<T>
 where
     F: FnOnce(Api<K>) -> Fut,
     Fut: std::future::Future<Output = Result<T>>,
 {
-    block_on(async { f(api::<K>(omni)?).await })
+    let oob = OutOfBand::new(omni)?;
+    oob.run(f(oob.api::<K>()))
 }
 
 /// IDs of every machine, sorted.
@@ -54,15 +32,17 @@ pub fn machine_ids(omni: &Omni) -> Result<Vec<String>> {
 
 /// The Talos version the machines run (without `v`) and a Kubernetes version it accepts.
 pub fn versions(omni: &Omni) -> Result<(String, String)> {
-    let (talos, tv) = block_on(async {
-        let first = api::<MachineStatus>(omni)?
+    let oob = OutOfBand::new(omni)?;
+    let (talos, tv) = oob.run(async {
+        let first = oob
+            .api::<MachineStatus>()
             .list(&ListParams::default())
             .await?
             .into_iter()
             .next()
             .context("no machines")?;
         let talos = first.spec.talos_version.trim_start_matches('v').to_string();
-        let tv = api::<TalosVersion>(omni)?.get(&talos).await?;
+        let tv = oob.api::<TalosVersion>().get(&talos).await?;
         anyhow::Ok((talos, tv))
     })?;
     let k8s = tv
@@ -79,20 +59,20 @@ pub fn versions(omni: &Omni) -> Result<(String, String)> {
 /// control-plane set without nodes, which Omni reports as Failed (never ready).
 pub fn create_cluster(omni: &Omni, name: &str, control_planes: &[String]) -> Result<()> {
     let (talos, k8s) = versions(omni)?;
-    block_on(async {
-        let c = client(omni)?;
-        Api::<Cluster>::new(c.clone())
-            .create(Object::new(
-                name,
-                specs::ClusterSpec {
-                    kubernetes_version: k8s,
-                    talos_version: talos,
-                    ..Default::default()
-                },
-            ))
-            .await?;
+    let oob = OutOfBand::new(omni)?;
+    oob.run(async {
+        let c = oob.api::<Cluster>();
+        c.create(Object::new(
+            name,
+            specs::ClusterSpec {
+                kubernetes_version: k8s,
+                talos_version: talos,
+                ..Default::default()
+            },
+        ))
+        .await?;
         let set_id = format!("{name}-control-planes");
-        Api::<MachineSet>::new(c.clone())
+        oob.api::<MachineSet>()
             .create(
                 Object::new(
                     set_id.clone(),
@@ -106,7 +86,7 @@ pub fn create_cluster(omni: &Omni, name: &str, control_planes: &[String]) -> Res
             )
             .await?;
         for m in control_planes {
-            Api::<MachineSetNode>::new(c.clone())
+            oob.api::<MachineSetNode>()
                 .create(
                     Object::new(m.clone(), Default::default())
                         .with_label(labels::CLUSTER, name)
