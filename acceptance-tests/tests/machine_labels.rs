@@ -113,6 +113,9 @@ fn adoption_lifecycle_and_foreign_labels() -> Result<()> {
     ))?;
     ws2.import("omni_machine_labels.m1", m1)?;
     assert!(!ws2.plan_has_changes()?, "import-verify");
+    // What was there at import is managed; a label somebody adds afterwards is not.
+    set_label(&omni, m1, "added-later", "x")?;
+    assert!(!ws2.plan_has_changes()?, "a label added after the import is not ours");
     ws2.run(&["state", "rm", "omni_machine_labels.m1"])?;
 
     // Deleted out of band: planned for creation, then re-created.

@@ -221,10 +221,28 @@ impl Resource for MachineLabelsResource {
         if obj.is_tearing_down() {
             return Ok(None);
         }
-        let managed = managed_keys(private);
+        let managed = match managed_keys(private) {
+            Some(keys) => keys,
+            None => {
+                // First read after an import (or of a state without private data): what is
+                // there now becomes ours, and is recorded so that labels added by others later
+                // stay theirs.
+                let view = managed_view(&obj.metadata.labels, None);
+                let keys: BTreeSet<String> = match state.labels.as_option() {
+                    Some(known) => known
+                        .keys()
+                        .filter(|k| view.contains_key(*k))
+                        .cloned()
+                        .collect(),
+                    None => view.into_keys().collect(),
+                };
+                private.set(MANAGED_KEYS, &keys)?;
+                keys
+            }
+        };
         state.id = Value::Known(id.clone());
         state.machine_id = Value::Known(id);
-        state.labels = Value::Known(managed_view(&obj.metadata.labels, managed.as_ref()));
+        state.labels = Value::Known(managed_view(&obj.metadata.labels, Some(&managed)));
         Ok(Some(state))
     }
 
