@@ -75,10 +75,14 @@ fn bench() -> R<()> {
          resource \"omni_config_patch\" \"p\" {{\n  count = {count}\n  cluster = \"bench\"\n  name = \"p${{count.index}}\"\n  \
          data = yamlencode({{ machine = {{ sysctls = {{ \"net.core.somaxconn\" = tostring(1024 + count.index) }} }} }})\n}}\n"
     ))?;
-    // terraform_data needs no provider; the harness's required_providers block is harmless.
-    builtin.write_config(&format!(
-        "resource \"terraform_data\" \"p\" {{\n  count = {count}\n  input = {{ idx = count.index }}\n}}\n"
-    ))?;
+    // terraform_data needs no provider: no required_providers block, so Terraform starts
+    // nothing for this baseline.
+    std::fs::write(
+        builtin.path().join("main.tf"),
+        format!(
+            "resource \"terraform_data\" \"p\" {{\n  count = {count}\n  input = {{ idx = count.index }}\n}}\n"
+        ),
+    )?;
 
     println!(
         "provider benchmark: {count} omni_config_patch (emulator) vs {count} terraform_data, \
