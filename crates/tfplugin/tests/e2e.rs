@@ -347,11 +347,22 @@ output "size"  { value = data.tfptest_file.a.size }
 output "upper" { value = provider::tfptest::upper("shout") }
 output "sum"   { value = provider::tfptest::sum(1, 2, 3.5) }
 output "big"   { value = provider::tfptest::sum(9007199254740993, 1) }
+resource "tfptest_echo" "e" {
+  input = { a = 1, b = ["x", "y"], c = { d = true } }
+}
+output "echo" { value = tfptest_echo.e.output }
 "#,
     );
     tf.apply();
+    let out = tf.run(&["plan", "-detailed-exitcode", "-no-color"]);
+    assert_eq!(out.status.code(), Some(0), "dynamic values re-plan empty");
     let state = tf.state();
     let outputs = &state["values"]["outputs"];
+    assert_eq!(
+        outputs["echo"]["value"],
+        serde_json::json!({"a": 1, "b": ["x", "y"], "c": {"d": true}}),
+        "dynamic pseudo-type round trip through Terraform"
+    );
     assert_eq!(outputs["size"]["value"], 12);
     assert_eq!(outputs["upper"]["value"], "SHOUT");
     assert_eq!(outputs["sum"]["value"], 6.5);

@@ -57,7 +57,10 @@ impl Provider for TestProvider {
     }
 
     fn resources(&self) -> Vec<Arc<dyn tfplugin::DynResource>> {
-        vec![tfplugin::resource(FileResource)]
+        vec![
+            tfplugin::resource(FileResource),
+            tfplugin::resource(EchoResource),
+        ]
     }
 
     fn data_sources(&self) -> Vec<Arc<dyn tfplugin::DynDataSource>> {
@@ -628,5 +631,102 @@ impl Function for SumFunction {
             Some(i) => Dynamic::from(i),
             None => Dynamic::from(float),
         })
+    }
+}
+
+/// `tfptest_echo` state: the shape of Terraform's built-in `terraform_data`.
+#[derive(Serialize, Deserialize)]
+pub struct EchoState {
+    id: Value<String>,
+    input: Value<Dynamic>,
+    output: Value<Dynamic>,
+}
+
+static ECHO_IDS: AtomicU64 = AtomicU64::new(0);
+
+/// `tfptest_echo`: no backing store; mirrors `terraform_data` so the
+/// benchmark can separate protocol cost from resource work.
+pub struct EchoResource;
+
+#[async_trait]
+impl Resource for EchoResource {
+    const TYPE_NAME: &'static str = "tfptest_echo";
+    type State = EchoState;
+
+    fn schema(&self) -> Schema {
+        Schema::new("Stores `input` and echoes it as `output`.")
+            .attribute(Attribute::string("id").computed().description("Unique ID."))
+            .attribute(
+                Attribute::dynamic("input")
+                    .optional()
+                    .description("Any value."),
+            )
+            .attribute(
+                Attribute::dynamic("output")
+                    .computed()
+                    .description("Copy of `input`."),
+            )
+    }
+
+    async fn read(
+        &self,
+        _ctx: &Ctx,
+        state: EchoState,
+        _p: &mut PrivateState,
+    ) -> Result<Option<EchoState>> {
+        Ok(Some(state))
+    }
+
+    async fn plan_create(
+        &self,
+        _ctx: &Ctx,
+        mut plan: EchoState,
+        _c: &EchoState,
+        _p: &mut PrivateState,
+    ) -> Result<EchoState> {
+        plan.output = plan.input.clone();
+        Ok(plan)
+    }
+
+    async fn plan_update(
+        &self,
+        _ctx: &Ctx,
+        _prior: &EchoState,
+        mut plan: EchoState,
+        _c: &EchoState,
+        _p: &mut PrivateState,
+        _replace: &mut Vec<AttributePath>,
+    ) -> Result<EchoState> {
+        plan.output = plan.input.clone();
+        Ok(plan)
+    }
+
+    async fn create(
+        &self,
+        _ctx: &Ctx,
+        mut plan: EchoState,
+        _c: &EchoState,
+        _p: &mut PrivateState,
+    ) -> Result<EchoState> {
+        let n = ECHO_IDS.fetch_add(1, Ordering::Relaxed);
+        plan.id = Value::Known(format!("{}-{n}", std::process::id()));
+        plan.output = plan.input.clone();
+        Ok(plan)
+    }
+
+    async fn update(
+        &self,
+        _ctx: &Ctx,
+        _prior: EchoState,
+        mut plan: EchoState,
+        _c: &EchoState,
+        _p: &mut PrivateState,
+    ) -> Result<EchoState> {
+        plan.output = plan.input.clone();
+        Ok(plan)
+    }
+
+    async fn delete(&self, _ctx: &Ctx, _prior: EchoState, _p: &PrivateState) -> Result<()> {
+        Ok(())
     }
 }
