@@ -186,7 +186,8 @@ impl Resource for KernelArgsResource {
     ) -> Result<Option<KernelArgsState>> {
         let id = machine_id(&state);
         let api = common::api::<KernelArgs>(ctx)?;
-        let found = api.get_opt(&id).await.map_err(|e| {
+        // Confirmed with a watch: Omni's Get can lag behind a write (omni-api.md §1.9).
+        let found = common::get_for_read(&api, &id).await.map_err(|e| {
             common::omni_error(&format!("reading kernel args of machine {id:?}"), e)
         })?;
         match found {

@@ -211,8 +211,8 @@ impl Resource for MachineLabelsResource {
     ) -> Result<Option<MachineLabelsState>> {
         let id = machine_id(&state);
         let api = common::api::<MachineLabels>(ctx)?;
-        let Some(obj) = api
-            .get_opt(&id)
+        // Confirmed with a watch: Omni's Get can lag behind a write (omni-api.md §1.9).
+        let Some(obj) = common::get_for_read(&api, &id)
             .await
             .map_err(|e| common::omni_error(&format!("reading labels of machine {id:?}"), e))?
         else {
