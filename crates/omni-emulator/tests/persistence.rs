@@ -145,3 +145,78 @@ impl Harness2 {
         .unwrap()
     }
 }
+
+#[tokio::test]
+async fn restart_keeps_clusters_keys_and_machine_ids() {
+    use omni_api::specs;
+    let dir = tempfile::tempdir().unwrap();
+    let builder = || {
+        omni_emulator::Emulator::builder()
+            .machines(2)
+            .seed(42)
+            .data_dir(dir.path())
+            .step_delay(Duration::from_millis(20))
+            .catalogue(test_catalogue())
+    };
+    let h = start_with(builder()).await;
+    let machines = h.machine_ids().await;
+    h.create(res(t::CLUSTER, "p", cluster_spec("1.13.0", "1.35.0"), &[]))
+        .await
+        .unwrap();
+    h.create(res(
+        t::MACHINE_SET,
+        "p-control-planes",
+        machine_set_spec(),
+        &[(t::CLUSTER_LABEL, "p"), (t::CP, "")],
+    ))
+    .await
+    .unwrap();
+    h.create(res(
+        t::MSN,
+        &machines[0],
+        vec![],
+        &[
+            (t::CLUSTER_LABEL, "p"),
+            (t::MS_LABEL, "p-control-planes"),
+            (t::CP, ""),
+        ],
+    ))
+    .await
+    .unwrap();
+    h.wait_for(t::CLUSTER_STATUS, "p", 30, |r| {
+        dec::<specs::ClusterStatusSpec>(r).ready
+    })
+    .await;
+    let version = h
+        .get(t::CLUSTER, "p")
+        .await
+        .unwrap()
+        .metadata
+        .unwrap()
+        .version;
+    let key = h.emu.service_account_key().to_string();
+    h.emu.shutdown().await;
+
+    let h = start_with(builder()).await;
+    assert_eq!(h.emu.service_account_key(), key);
+    assert_eq!(h.machine_ids().await, machines);
+    assert_eq!(
+        h.get(t::CLUSTER, "p")
+            .await
+            .unwrap()
+            .metadata
+            .unwrap()
+            .version,
+        version
+    );
+    assert!(dec::<specs::ClusterStatusSpec>(&h.get(t::CLUSTER_STATUS, "p").await.unwrap()).ready);
+    // controllers pick up where they left off: tearing the cluster down still releases the machine
+    h.teardown_and_destroy(t::CLUSTER, "p").await.unwrap();
+    let ms = h.get(t::MACHINE_STATUS, &machines[0]).await.unwrap();
+    assert!(ms
+        .metadata
+        .unwrap()
+        .labels
+        .contains_key("omni.sidero.dev/available"));
+    h.emu.shutdown().await;
+}
