@@ -144,6 +144,21 @@ pub fn fingerprint_hex(k: &impl KeyDetails) -> String {
 /// Generates a v4 EdDSA-legacy (Ed25519) primary key with an ECDH Curve25519 subkey, like
 /// omnictl does (§2.1), and wraps it in the service-account key format.
 pub fn generate(name: &str, role: Role, ttl_secs: i64) -> Result<GeneratedKey, KeyError> {
+    // A generated key must survive its own round trip (armor → parse) before it is handed out;
+    // retry a few times rather than return a key no client could load.
+    let mut last = None;
+    for _ in 0..5 {
+        match generate_once(name, role, ttl_secs) {
+            Ok(g) if parse_service_account_key(&g.service_account_key).is_ok() => return Ok(g),
+            Ok(_) => last = Some(KeyError::Pgp("generated key did not parse back".into())),
+            Err(e @ KeyError::Invalid(_)) => return Err(e),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| KeyError::Pgp("key generation failed".into())))
+}
+
+fn generate_once(name: &str, role: Role, ttl_secs: i64) -> Result<GeneratedKey, KeyError> {
     if name.is_empty() || name.contains(char::is_whitespace) {
         return Err(KeyError::Invalid(
             "service account name must be non-empty and without spaces".into(),
