@@ -106,6 +106,40 @@ pub async fn create_replacing_dying<K: ResourceKind>(
     api.create(obj).await
 }
 
+/// What [`create_or_adopt`] did.
+#[derive(Debug)]
+pub enum Adoption<K: ResourceKind> {
+    /// The object was missing (or dying) and is now created from ours.
+    Created,
+    /// Omni already held a live object with this ID, as read before creating anything.
+    Found(Box<Object<K>>),
+    /// Omni created the object between our read and our create; it was not read.
+    Raced,
+}
+
+/// Creates `obj` unless Omni already holds a live object with its ID, for the per-machine
+/// objects Omni may make itself (KernelArgs, MachineLabels: omni-api.md §3.3), which a resource
+/// adopts instead of failing. A dying predecessor is waited out as in [`create_replacing_dying`].
+pub async fn create_or_adopt<K: ResourceKind>(
+    ctx: &Ctx,
+    api: &Api<K>,
+    obj: Object<K>,
+    timeout: Duration,
+    what: &str,
+) -> std::result::Result<Adoption<K>, Error> {
+    if let Some(existing) = api.get_opt(obj.id()).await? {
+        if !existing.is_tearing_down() {
+            return Ok(Adoption::Found(Box::new(existing)));
+        }
+    }
+    // Missing, or on its way out (e.g. just deleted): create, waiting out the old one.
+    match create_replacing_dying(ctx, api, obj, timeout, what).await {
+        Ok(_) => Ok(Adoption::Created),
+        Err(Error::AlreadyExists(_)) => Ok(Adoption::Raced),
+        Err(e) => Err(e),
+    }
+}
+
 /// How long a read waits for a watch to confirm that a resource is really gone.
 const CONFIRM_GONE: Duration = Duration::from_secs(5);
 

@@ -8,9 +8,11 @@ pub mod meta;
 pub mod timeouts;
 pub mod wait;
 
-pub use delete::{create_replacing_dying, get_for_read, teardown_and_wait};
+pub use delete::{
+    create_or_adopt, create_replacing_dying, get_for_read, teardown_and_wait, Adoption,
+};
 pub use errors::{omni_error, omni_error_at};
-pub use timeouts::Timeouts;
+pub use timeouts::{bounded, Timeouts};
 pub use wait::{wait_for, WaitDecision};
 
 use crate::provider::Configured;

@@ -141,6 +141,26 @@ pub fn format_duration(d: Duration) -> String {
     out
 }
 
+/// Runs `work` within `limit`; running out names the operation and the `timeouts` attribute.
+pub async fn bounded<T>(
+    limit: Duration,
+    action: &str,
+    work: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    match tokio::time::timeout(limit, work).await {
+        Ok(r) => r,
+        Err(_) => Err(Diagnostic::error(
+            "Timed out",
+            format!(
+                "Gave up {action} after {}. Raise the matching `timeouts` value if Omni needs \
+                 longer.",
+                format_duration(limit)
+            ),
+        )
+        .into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,5 +197,24 @@ mod tests {
     fn durations_render_for_docs() {
         assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
         assert_eq!(format_duration(Duration::from_secs(45)), "45s");
+    }
+
+    #[tokio::test]
+    async fn bounded_passes_results_through_and_names_the_timeout() {
+        let ok = bounded(Duration::from_secs(5), "doing it", async { Ok(7) }).await;
+        assert_eq!(ok.unwrap(), 7);
+        let late = bounded(
+            Duration::from_millis(10),
+            "setting kernel args",
+            std::future::pending::<Result<()>>(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(late.0[0].summary, "Timed out");
+        assert_eq!(
+            late.0[0].detail,
+            "Gave up setting kernel args after 0s. Raise the matching `timeouts` value if \
+             Omni needs longer."
+        );
     }
 }

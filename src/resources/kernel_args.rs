@@ -17,7 +17,7 @@ use tfplugin::{
     Result, Schema, Type, Value,
 };
 
-use crate::common::{self, timeouts, Timeouts};
+use crate::common::{self, bounded, timeouts, Adoption, Timeouts};
 
 const DESCRIPTION: &str = "\
 Sets extra kernel arguments for an Omni machine, e.g. `console=ttyS0` or `net.ifnames=0`. Omni \
@@ -36,25 +36,6 @@ const CREATE_TIMEOUT: Duration = Duration::from_secs(300);
 const UPDATE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Default delete timeout.
 const DELETE_TIMEOUT: Duration = Duration::from_secs(300);
-
-/// Runs `work` within `limit`; running out names the operation and the `timeouts` attribute.
-async fn bounded<T>(
-    limit: Duration,
-    action: &str,
-    work: impl std::future::Future<Output = Result<T>>,
-) -> Result<T> {
-    match tokio::time::timeout(limit, work).await {
-        Ok(r) => r,
-        Err(_) => Err(Diagnostic::error(
-            "Timed out",
-            format!(
-                "Gave up {action} after {}. Raise the matching `timeouts` value if Omni needs longer.",
-                timeouts::format_duration(limit)
-            ),
-        )
-        .into()),
-    }
-}
 
 /// Private-state key: the arguments Omni had when this resource adopted the object.
 const ADOPTED_FROM: &str = "adopted_from";
@@ -229,21 +210,15 @@ impl Resource for KernelArgsResource {
         let spec = specs::KernelArgsSpec { args: args.clone() };
         let limit = Timeouts::get(&plan.timeouts, "create", CREATE_TIMEOUT);
         let work = async {
-            let adopt = match api.get_opt(&id).await.map_err(at_args)? {
-                Some(existing) if !existing.is_tearing_down() => Some(existing.spec.args),
-                // Missing, or on its way out (e.g. just deleted): create, waiting out the old one.
-                _ => {
-                    let obj = Object::new(id.clone(), spec);
-                    match common::create_replacing_dying(ctx, &api, obj, limit, "kernel args").await
-                    {
-                        Ok(_) => None,
-                        // Omni made it between our read and create: adopt what it holds now.
-                        Err(Error::AlreadyExists(_)) => {
-                            Some(api.get(&id).await.map_err(at_args)?.spec.args)
-                        }
-                        Err(e) => return Err(at_args(e)),
-                    }
-                }
+            let obj = Object::new(id.clone(), spec);
+            let adopt = match common::create_or_adopt(ctx, &api, obj, limit, "kernel args")
+                .await
+                .map_err(at_args)?
+            {
+                Adoption::Created => None,
+                Adoption::Found(existing) => Some(existing.spec.args),
+                // Omni made it between our read and create: adopt what it holds now.
+                Adoption::Raced => Some(api.get(&id).await.map_err(at_args)?.spec.args),
             };
             if let Some(original) = adopt {
                 tracing::info!(

@@ -17,7 +17,7 @@ use tfplugin::{
     Result, Schema, Type, Value,
 };
 
-use crate::common::{self, meta, timeouts, Timeouts};
+use crate::common::{self, bounded, meta, timeouts, Adoption, Timeouts};
 
 const DESCRIPTION: &str = "\
 Sets user labels on an Omni machine. Machine classes and the `omni_machines` data source can \
@@ -37,26 +37,6 @@ const CREATE_TIMEOUT: Duration = Duration::from_secs(300);
 const UPDATE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Default delete timeout.
 const DELETE_TIMEOUT: Duration = Duration::from_secs(300);
-
-/// Runs `work` within `limit`; running out names the operation and the `timeouts` attribute.
-async fn bounded<T>(
-    limit: Duration,
-    action: &str,
-    work: impl std::future::Future<Output = Result<T>>,
-) -> Result<T> {
-    match tokio::time::timeout(limit, work).await {
-        Ok(r) => r,
-        Err(_) => Err(Diagnostic::error(
-            "Timed out",
-            format!(
-                "Gave up {action} after {}. Raise the matching `timeouts` value if Omni needs \
-                 longer.",
-                timeouts::format_duration(limit)
-            ),
-        )
-        .into()),
-    }
-}
 
 /// Private-state key: the label keys this resource set.
 const MANAGED_KEYS: &str = "managed_keys";
@@ -272,26 +252,15 @@ impl Resource for MachineLabelsResource {
         let action = format!("setting labels of machine {id:?}");
         let limit = Timeouts::get(&plan.timeouts, "create", CREATE_TIMEOUT);
         let work = async {
-            let existing = api
-                .get_opt(&id)
-                .await
-                .map_err(|e| common::omni_error(&action, e))?;
-            let created = match existing {
-                Some(o) if !o.is_tearing_down() => false,
-                // Missing, or on its way out: create, waiting out the old one.
-                _ => {
-                    let mut obj = Object::<MachineLabels>::new(id.clone(), Default::default());
-                    obj.metadata.labels = desired.clone();
-                    match common::create_replacing_dying(ctx, &api, obj, limit, "machine labels")
-                        .await
-                    {
-                        Ok(_) => true,
-                        // Omni created it between our read and our create: adopt it below.
-                        Err(Error::AlreadyExists(_)) => false,
-                        Err(e) => return Err(common::omni_error(&action, e)),
-                    }
-                }
-            };
+            let mut obj = Object::<MachineLabels>::new(id.clone(), Default::default());
+            obj.metadata.labels = desired.clone();
+            // Found, or created by Omni between our read and our create: adopt it below.
+            let created = matches!(
+                common::create_or_adopt(ctx, &api, obj, limit, "machine labels")
+                    .await
+                    .map_err(|e| common::omni_error(&action, e))?,
+                Adoption::Created
+            );
             if !created {
                 tracing::info!(
                     machine = id.as_str(),
