@@ -115,7 +115,10 @@ fn adoption_lifecycle_and_foreign_labels() -> Result<()> {
     assert!(!ws2.plan_has_changes()?, "import-verify");
     // What was there at import is managed; a label somebody adds afterwards is not.
     set_label(&omni, m1, "added-later", "x")?;
-    assert!(!ws2.plan_has_changes()?, "a label added after the import is not ours");
+    assert!(
+        !ws2.plan_has_changes()?,
+        "a label added after the import is not ours"
+    );
     ws2.run(&["state", "rm", "omni_machine_labels.m1"])?;
 
     // Deleted out of band: planned for creation, then re-created.
