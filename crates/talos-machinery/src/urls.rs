@@ -164,7 +164,7 @@ pub fn installer_image(
     secureboot: bool,
 ) -> String {
     let (_, host) = split_factory_url(factory_url);
-    let sb = if secureboot { "-secureboot" } else { "" };
+    let sb = secureboot_suffix(secureboot);
     format!(
         "{host}/{platform}-installer{sb}/{schematic_id}:{}",
         versions::with_v(talos_version.trim())
@@ -193,11 +193,20 @@ pub fn omni_installer_image(
         );
     }
     let (_, host) = split_factory_url(factory_url);
-    let sb = if secureboot { "-secureboot" } else { "" };
+    let sb = secureboot_suffix(secureboot);
     format!(
         "{host}/installer{sb}/{schematic_id}:{}",
         versions::with_v(talos_version.trim())
     )
+}
+
+/// The `-secureboot` part of an asset or installer name (§3.3).
+fn secureboot_suffix(secureboot: bool) -> &'static str {
+    if secureboot {
+        "-secureboot"
+    } else {
+        ""
+    }
 }
 
 fn asset_base(factory_url: &str, schematic_id: &str, v: &str) -> String {
@@ -205,7 +214,8 @@ fn asset_base(factory_url: &str, schematic_id: &str, v: &str) -> String {
     format!("{scheme}://{host}/image/{schematic_id}/{v}")
 }
 
-/// ISO URL `…/image/<id>/<v>/<platform>-<arch>[-secureboot].iso`.
+/// ISO URL `…/image/<id>/<v>/<platform>-<arch>[-secureboot].iso`: a disk image whose suffix is
+/// `iso`.
 pub fn iso_url(
     factory_url: &str,
     schematic_id: &str,
@@ -214,14 +224,14 @@ pub fn iso_url(
     arch: &str,
     secureboot: bool,
 ) -> String {
-    let sb = if secureboot { "-secureboot" } else { "" };
-    format!(
-        "{}/{platform}-{arch}{sb}.iso",
-        asset_base(
-            factory_url,
-            schematic_id,
-            &versions::with_v(talos_version.trim())
-        )
+    disk_image_url(
+        factory_url,
+        schematic_id,
+        talos_version,
+        platform,
+        arch,
+        secureboot,
+        "iso",
     )
 }
 
@@ -235,7 +245,7 @@ pub fn disk_image_url(
     secureboot: bool,
     suffix: &str,
 ) -> String {
-    let sb = if secureboot { "-secureboot" } else { "" };
+    let sb = secureboot_suffix(secureboot);
     format!(
         "{}/{platform}-{arch}{sb}.{suffix}",
         asset_base(
@@ -257,7 +267,7 @@ pub fn pxe_url(
     secureboot: bool,
 ) -> String {
     let (scheme, host) = split_factory_url(factory_url);
-    let sb = if secureboot { "-secureboot" } else { "" };
+    let sb = secureboot_suffix(secureboot);
     format!(
         "{scheme}://pxe.{host}/pxe/{schematic_id}/{}/{platform}-{arch}{sb}",
         versions::with_v(talos_version.trim())
@@ -295,42 +305,20 @@ pub fn image_urls(
         Target::Platform(name) => {
             check_arch(arch)?;
             let info = platform(name).ok_or_else(|| format!("unknown platform {name:?}"))?;
-            let mut u = ImageUrls {
-                installer: Some(installer_image(factory_url, name, schematic_id, &v, false)),
-                ..ImageUrls::default()
+            // Each asset comes plain and, where the platform supports it, for SecureBoot.
+            let both = |url: &dyn Fn(bool) -> String| {
+                (Some(url(false)), info.secureboot.then(|| url(true)))
             };
-            if info.secureboot {
-                u.installer_secureboot =
-                    Some(installer_image(factory_url, name, schematic_id, &v, true));
-            }
+            let mut u = ImageUrls::default();
+            (u.installer, u.installer_secureboot) =
+                both(&|sb| installer_image(factory_url, name, schematic_id, &v, sb));
             if info.boots_iso {
-                u.iso = Some(iso_url(factory_url, schematic_id, &v, name, arch, false));
-                if info.secureboot {
-                    u.iso_secureboot =
-                        Some(iso_url(factory_url, schematic_id, &v, name, arch, true));
-                }
+                (u.iso, u.iso_secureboot) =
+                    both(&|sb| iso_url(factory_url, schematic_id, &v, name, arch, sb));
             }
             if let (true, Some(sfx)) = (info.boots_disk, info.disk_suffix) {
-                u.disk_image = Some(disk_image_url(
-                    factory_url,
-                    schematic_id,
-                    &v,
-                    name,
-                    arch,
-                    false,
-                    sfx,
-                ));
-                if info.secureboot {
-                    u.disk_image_secureboot = Some(disk_image_url(
-                        factory_url,
-                        schematic_id,
-                        &v,
-                        name,
-                        arch,
-                        true,
-                        sfx,
-                    ));
-                }
+                (u.disk_image, u.disk_image_secureboot) =
+                    both(&|sb| disk_image_url(factory_url, schematic_id, &v, name, arch, sb, sfx));
             }
             if info.boots_pxe {
                 u.pxe = Some(pxe_url(factory_url, schematic_id, &v, name, arch, false));
