@@ -59,6 +59,14 @@ fn provider(factory: &str) -> String {
     format!("provider \"omni\" {{\n  image_factory_url = \"{factory}\"\n}}\n")
 }
 
+/// The provider block and `resource "omni_schematic" "this"` holding `body` (its attribute lines).
+fn schematic_config(factory: &str, body: &str) -> String {
+    format!(
+        "{}\nresource \"omni_schematic\" \"this\" {{\n{body}}}\n",
+        provider(factory)
+    )
+}
+
 fn host_of(endpoint: &str) -> &str {
     endpoint
         .trim_end_matches('/')
@@ -195,10 +203,7 @@ fn schematic_lifecycle_id_known_in_plan_update_replace_destroy() -> Result<()> {
 fn schematic_import_reads_the_document_back() -> Result<()> {
     let omni = Omni::start(0)?;
     let f = omni.endpoint.clone();
-    let config = format!(
-        "{}\nresource \"omni_schematic\" \"this\" {{\n  extensions        = [\"siderolabs/iscsi-tools\"]\n  extra_kernel_args = [\"console=ttyS0\", \"net.ifnames=0\"]\n  meta              = {{ \"10\" = \"{{\\\"externalIPs\\\":[\\\"1.2.3.4\\\"]}}\" }}\n  overlay = {{\n    name  = \"rpi_generic\"\n    image = \"siderolabs/sbc-raspberrypi\"\n  }}\n  secureboot = {{ include_well_known_certificates = true }}\n  bootloader = \"sd-boot\"\n}}\n",
-        provider(&f)
-    );
+    let config = schematic_config(&f, "  extensions        = [\"siderolabs/iscsi-tools\"]\n  extra_kernel_args = [\"console=ttyS0\", \"net.ifnames=0\"]\n  meta              = { \"10\" = \"{\\\"externalIPs\\\":[\\\"1.2.3.4\\\"]}\" }\n  overlay = {\n    name  = \"rpi_generic\"\n    image = \"siderolabs/sbc-raspberrypi\"\n  }\n  secureboot = { include_well_known_certificates = true }\n  bootloader = \"sd-boot\"\n");
     let ws = Workspace::new(&omni)?;
     ws.write_config(&config)?;
     ws.apply()?;
@@ -261,9 +266,9 @@ fn schematic_lost_by_the_factory_is_registered_again() -> Result<()> {
     );
     let ws = Workspace::new(&omni)?;
     let config = |f: &str| {
-        format!(
-            "{}\nresource \"omni_schematic\" \"this\" {{\n  extensions = [\"siderolabs/iscsi-tools\", \"siderolabs/util-linux-tools\"]\n}}\n",
-            provider(f)
+        schematic_config(
+            f,
+            "  extensions = [\"siderolabs/iscsi-tools\", \"siderolabs/util-linux-tools\"]\n",
         )
     };
     ws.write_config(&config(&factory.endpoint))?;
@@ -301,9 +306,9 @@ fn factory_down_is_a_clear_error_naming_the_url() -> Result<()> {
         format!("http://127.0.0.1:{}", l.local_addr()?.port())
     };
     let ws = Workspace::new(&omni)?;
-    ws.write_config(&format!(
-        "{}\nresource \"omni_schematic\" \"this\" {{\n  extensions = [\"siderolabs/iscsi-tools\"]\n}}\n",
-        provider(&dead)
+    ws.write_config(&schematic_config(
+        &dead,
+        "  extensions = [\"siderolabs/iscsi-tools\"]\n",
     ))?;
     let diags = ws.apply_expect_error()?;
     assert!(
@@ -321,14 +326,14 @@ fn factory_down_is_a_clear_error_naming_the_url() -> Result<()> {
 
     // With a schematic in the state, refresh fails the same way instead of dropping it.
     let f = omni.endpoint.clone();
-    ws.write_config(&format!(
-        "{}\nresource \"omni_schematic\" \"this\" {{\n  extensions = [\"siderolabs/iscsi-tools\"]\n}}\n",
-        provider(&f)
+    ws.write_config(&schematic_config(
+        &f,
+        "  extensions = [\"siderolabs/iscsi-tools\"]\n",
     ))?;
     ws.apply()?;
-    ws.write_config(&format!(
-        "{}\nresource \"omni_schematic\" \"this\" {{\n  extensions = [\"siderolabs/iscsi-tools\"]\n}}\n",
-        provider(&dead)
+    ws.write_config(&schematic_config(
+        &dead,
+        "  extensions = [\"siderolabs/iscsi-tools\"]\n",
     ))?;
     let diags = ws.plan_expect_error()?;
     assert!(
@@ -343,10 +348,7 @@ fn register_via_omni_uses_omnis_management_api() -> Result<()> {
     let omni = Omni::start(0)?;
     let f = omni.endpoint.clone();
     let ws = Workspace::new(&omni)?;
-    ws.write_config(&format!(
-        "{}\nresource \"omni_schematic\" \"this\" {{\n  extensions   = [\"siderolabs/iscsi-tools\", \"siderolabs/util-linux-tools\"]\n  register_via = \"omni\"\n}}\n",
-        provider(&f)
-    ))?;
+    ws.write_config(&schematic_config(&f, "  extensions   = [\"siderolabs/iscsi-tools\", \"siderolabs/util-linux-tools\"]\n  register_via = \"omni\"\n"))?;
     ws.apply()?;
     let v = resource_values(&ws.state()?, "omni_schematic.this")?;
     assert_eq!(v["id"], V8);
@@ -357,9 +359,9 @@ fn register_via_omni_uses_omnis_management_api() -> Result<()> {
     // factory receives the schematic.
     let elsewhere = Omni::start(0)?;
     let ws2 = Workspace::new(&omni)?;
-    ws2.write_config(&format!(
-        "{}\nresource \"omni_schematic\" \"this\" {{\n  extensions   = [\"siderolabs/qemu-guest-agent\"]\n  register_via = \"omni\"\n}}\n",
-        provider(&elsewhere.endpoint)
+    ws2.write_config(&schematic_config(
+        &elsewhere.endpoint,
+        "  extensions   = [\"siderolabs/qemu-guest-agent\"]\n  register_via = \"omni\"\n",
     ))?;
     ws2.apply()?;
     let id = resource_values(&ws2.state()?, "omni_schematic.this")?["id"]
@@ -576,9 +578,9 @@ fn a_factory_assigning_another_id_fails_the_apply() -> Result<()> {
     let other = "ffdc59f4fd5b62784876a03c3e31a81fbfecc871eaa7f27aca33b9f5ff1ec96e";
     let f = skewed_factory(other)?;
     let ws = Workspace::new(&omni)?;
-    ws.write_config(&format!(
-        "{}\nresource \"omni_schematic\" \"this\" {{\n  extensions = [\"siderolabs/iscsi-tools\", \"siderolabs/util-linux-tools\"]\n}}\n",
-        provider(&f)
+    ws.write_config(&schematic_config(
+        &f,
+        "  extensions = [\"siderolabs/iscsi-tools\", \"siderolabs/util-linux-tools\"]\n",
     ))?;
     let diags = ws.apply_expect_error()?;
     assert!(
@@ -601,10 +603,7 @@ fn extensions_and_overlays_missing_for_the_talos_version_are_plan_warnings() -> 
     let omni = Omni::start(0)?;
     let f = omni.endpoint.clone();
     let ws = Workspace::new(&omni)?;
-    ws.write_config(&format!(
-        "{}\nresource \"omni_schematic\" \"this\" {{\n  extensions    = [\"siderolabs/iscsi-tools\", \"siderolabs/no-such-extension\"]\n  overlay       = {{ name = \"no-such-board\" }}\n  talos_version = \"v1.13.9\"\n}}\n",
-        provider(&f)
-    ))?;
+    ws.write_config(&schematic_config(&f, "  extensions    = [\"siderolabs/iscsi-tools\", \"siderolabs/no-such-extension\"]\n  overlay       = { name = \"no-such-board\" }\n  talos_version = \"v1.13.9\"\n"))?;
     let run = ws.run(&["plan", "-input=false", "-json"])?;
     assert_eq!(
         run.status, 0,
@@ -644,10 +643,7 @@ fn factory_dependent_schematic_takes_the_factorys_id_and_then_stays_put() -> Res
     let omni = Omni::start(0)?;
     let f = omni.endpoint.clone();
     let ws = Workspace::new(&omni)?;
-    ws.write_config(&format!(
-        "{}\nresource \"omni_schematic\" \"this\" {{\n  extra_kernel_args = [\"off\"]\n}}\n",
-        provider(&f)
-    ))?;
+    ws.write_config(&schematic_config(&f, "  extra_kernel_args = [\"off\"]\n"))?;
     let plan = ws.plan_json()?;
     let (_, unknown) = planned_change(&plan, "omni_schematic.this")?;
     assert_eq!(unknown["id"], true, "the ID is the factory's to decide");
