@@ -63,6 +63,9 @@ impl<K: ResourceKind> std::fmt::Debug for Api<K> {
 /// How many times `update` re-reads and re-applies after a version conflict.
 const MAX_CONFLICT_RETRIES: u32 = 10;
 
+/// How long a read waits for a watch to confirm a NotFound before trusting the Get.
+const CONFIRM_NOT_FOUND: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl<K: ResourceKind> Api<K> {
     /// Resources of kind `K` in its usual namespace.
     pub fn new(client: Client) -> Self {
@@ -103,7 +106,26 @@ impl<K: ResourceKind> Api<K> {
     }
 
     /// Reads one resource. A missing one is [`Error::NotFound`].
+    ///
+    /// Omni serves Get from a cache that can lag behind a write just made (omni-api.md §1.9),
+    /// so a NotFound is confirmed with a single-resource Watch before it is reported: the
+    /// watch's first event is the server's current state, or a tombstone when the resource is
+    /// really missing (§1.8). A resource created a moment ago is therefore found. When the
+    /// watch cannot answer (an error, or no first event within a few seconds), the Get's
+    /// NotFound stands. Note that a lagging Get can still return the *previous* version; writes
+    /// that send it fail with a version conflict, which [`Api::update`] retries.
     pub async fn get(&self, id: &str) -> Result<Object<K>> {
+        match self.get_uncached(id).await {
+            Err(Error::NotFound(msg)) => match self.current_state(id).await {
+                Some(obj) => Ok(obj),
+                None => Err(Error::NotFound(msg)),
+            },
+            other => other,
+        }
+    }
+
+    /// One Get RPC (with transient retries), answered by the server's possibly lagging cache.
+    async fn get_uncached(&self, id: &str) -> Result<Object<K>> {
         let req = requests::get(&self.namespace, K::TYPE, id);
         let resp = self
             .client
@@ -114,7 +136,44 @@ impl<K: ResourceKind> Api<K> {
         self.decode(resp.resource).await
     }
 
-    /// Reads one resource; missing is `None` (what a Terraform read needs).
+    /// The current state of `id` as the first event of a single-resource Watch reports it
+    /// (omni-api.md §1.8 item 2): `Some` when it exists, `None` for a tombstone or when the
+    /// watch gives no answer, in which case the caller keeps the Get's answer.
+    async fn current_state(&self, id: &str) -> Option<Object<K>> {
+        let first = async {
+            let mut events = self.watch(WatchParams::single(id));
+            while let Some(event) = events.next().await {
+                match event? {
+                    WatchEvent::Created(obj) | WatchEvent::Updated { new: obj, .. } => {
+                        return Ok(Some(obj))
+                    }
+                    WatchEvent::Destroyed(_) => return Ok(None),
+                    WatchEvent::Bootstrapped => {}
+                }
+            }
+            Ok::<_, Error>(None)
+        };
+        match tokio::time::timeout(CONFIRM_NOT_FOUND, first).await {
+            Ok(Ok(found)) => {
+                if found.is_some() {
+                    tracing::debug!(r#type = K::TYPE, %id, "Get said NotFound, the watch found it (read lag)");
+                }
+                found
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(r#type = K::TYPE, %id, error = %e, "could not confirm NotFound with a watch");
+                None
+            }
+            Err(_) => {
+                tracing::debug!(r#type = K::TYPE, %id, "no watch answer in time to confirm NotFound");
+                None
+            }
+        }
+    }
+
+    /// Reads one resource; missing is `None` (what a Terraform read needs). Like [`Api::get`],
+    /// a NotFound is confirmed with a watch, so a lagging read cache does not make a resource
+    /// that was just written look gone.
     pub async fn get_opt(&self, id: &str) -> Result<Option<Object<K>>> {
         match self.get(id).await {
             Ok(obj) => Ok(Some(obj)),
@@ -209,7 +268,8 @@ impl<K: ResourceKind> Api<K> {
     /// with the version it read and `expected_phase: running`. Finalizers, phase, owner and
     /// timestamps always come from the read, so controllers' finalizers survive. Nothing is sent
     /// when `mutate` changed nothing. A version conflict (or a transient failure) re-reads and
-    /// re-applies `mutate`.
+    /// re-applies `mutate`. The read is [`Api::get`], so a resource created a moment ago is not
+    /// reported missing by a lagging read cache (omni-api.md §1.9).
     pub async fn update<F>(&self, id: &str, mut mutate: F) -> Result<Object<K>>
     where
         F: FnMut(&mut Object<K>),
@@ -251,8 +311,9 @@ impl<K: ResourceKind> Api<K> {
     }
 
     /// Starts tearing the resource down. Returns `destroy_ready` (no finalizers left). On servers
-    /// without the Teardown RPC, does what the Go adapter does (omni-api.md §1.5): Get, then an
-    /// Update to phase `tearingDown` with the version read and `expected_phase: running`.
+    /// without the Teardown RPC, does what the Go adapter does (omni-api.md §1.5): Get (with
+    /// the NotFound confirmation of [`Api::get`]), then an Update to phase `tearingDown` with the
+    /// version read and `expected_phase: running`.
     pub async fn teardown(&self, id: &str) -> Result<bool> {
         if !self.client.teardown_unimplemented() {
             let req = requests::teardown(&self.namespace, K::TYPE, id);

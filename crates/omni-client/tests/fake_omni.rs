@@ -39,6 +39,9 @@ type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 #[derive(Default)]
 struct Knobs {
     get_unavailable: u32,
+    /// IDs whose Get answers NotFound although they are stored: Omni's read cache lagging
+    /// behind a write (omni-api.md §1.9). Watch still sees them.
+    get_lags_for: Vec<String>,
     create_lands_then_unavailable: u32,
     concurrent_writes_on_update: u32,
     teardown_unimplemented: bool,
@@ -203,7 +206,11 @@ impl State for Fake {
             }
         }
         let r = req.into_inner();
-        match self.stored(&r.namespace, &r.r#type, &r.id) {
+        let lagging = self.knobs.lock().unwrap().get_lags_for.contains(&r.id);
+        match self
+            .stored(&r.namespace, &r.r#type, &r.id)
+            .filter(|_| !lagging)
+        {
             Some(resource) => Ok(Response::new(cosi::GetResponse {
                 resource: Some(resource),
             })),
@@ -725,6 +732,85 @@ async fn update_rereads_on_conflict_keeps_finalizers_and_skips_no_ops() {
         .unwrap();
     assert_eq!(same.metadata.version, Some(4));
     assert_eq!(fake.calls("cosi.resource.State/Update"), 2);
+}
+
+#[tokio::test]
+async fn lagging_get_is_confirmed_by_a_watch_so_update_and_reads_succeed() {
+    let fake = Fake::new(None);
+    let client = serve(fake.clone(), None).await;
+    let api = Api::<Cluster>::new(client);
+    api.create(cluster("c1", "1.33.2")).await.unwrap();
+    // The read cache has not caught up with the Create yet.
+    fake.knobs.lock().unwrap().get_lags_for = vec!["c1".into()];
+
+    let updated = api
+        .update("c1", |c| c.spec.kubernetes_version = "1.34.0".into())
+        .await
+        .unwrap();
+    assert_eq!(updated.metadata.version, Some(2));
+    assert_eq!(
+        stored_cluster(&fake, "c1").unwrap().spec.kubernetes_version,
+        "1.34.0"
+    );
+    assert!(
+        fake.calls("cosi.resource.State/Get") >= 1,
+        "read with Get first"
+    );
+    assert_eq!(
+        fake.calls("cosi.resource.State/Watch"),
+        1,
+        "confirmed by a watch"
+    );
+    assert!(fake.knobs.lock().unwrap().watch_requests[0].id.as_deref() == Some("c1"));
+
+    // Reads see it too, with the state the watch reported.
+    let read = api
+        .get_opt("c1")
+        .await
+        .unwrap()
+        .expect("found through the watch");
+    assert_eq!(read.spec.kubernetes_version, "1.34.0");
+    assert_eq!(read.metadata.version, Some(2));
+
+    // A resource that is really missing is still NotFound (the watch sends a tombstone).
+    assert!(api.get_opt("missing").await.unwrap().is_none());
+    assert!(api.get("missing").await.unwrap_err().is_not_found());
+    assert!(api
+        .update("missing", |c| c.spec.kubernetes_version = "1.34.0".into())
+        .await
+        .unwrap_err()
+        .is_not_found());
+}
+
+#[tokio::test]
+async fn lagging_get_before_a_client_side_teardown_is_confirmed_by_a_watch() {
+    let fake = Fake::new(None);
+    fake.knobs.lock().unwrap().teardown_unimplemented = true;
+    let client = serve(fake.clone(), None).await;
+    let api = Api::<Cluster>::new(client);
+    api.create(cluster("c1", "1.33.2")).await.unwrap();
+    fake.knobs.lock().unwrap().get_lags_for = vec!["c1".into()];
+
+    // Teardown RPC missing: Get, then an Update to tearingDown (omni-api.md §1.5).
+    assert!(api.teardown("c1").await.unwrap());
+    assert!(stored_cluster(&fake, "c1").unwrap().is_tearing_down());
+    assert_eq!(fake.calls("cosi.resource.State/Update"), 1);
+}
+
+#[tokio::test]
+async fn a_not_found_the_watch_cannot_confirm_keeps_the_get_answer() {
+    let fake = Fake::new(None);
+    let client = serve(fake.clone(), None).await;
+    let api = Api::<Cluster>::new(client);
+    api.create(cluster("c1", "1.33.2")).await.unwrap();
+    {
+        let mut k = fake.knobs.lock().unwrap();
+        k.get_lags_for = vec!["c1".into()];
+        // The confirming watch fails at once.
+        k.watch_script = vec![vec![event(EventType::Errored, None, b"")]];
+    }
+    assert!(api.get("c1").await.unwrap_err().is_not_found());
+    assert_eq!(fake.calls("cosi.resource.State/Watch"), 1);
 }
 
 #[tokio::test]
