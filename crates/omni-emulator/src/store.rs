@@ -196,44 +196,59 @@ impl Store {
     }
 
     /// Applies the eventually consistent read cache of §1.9: reads see writes `read_lag` late.
+    ///
+    /// Like Omni's cache, which is fed by one watch, events are applied one at a time in the
+    /// order they were written, each `read_lag` after it happened. (Applying each event on its
+    /// own timer let a Destroy overtake the Teardown just before it, which left a ghost.)
     fn start_lagged_view(self: &Arc<Self>) {
         let weak = Arc::downgrade(self);
         let mut rx = self.events.subscribe();
         let lag = self.read_lag;
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(async move {
-                loop {
-                    let ev = match rx.recv().await {
-                        Ok(ev) => ev,
-                        Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                        Err(_) => return,
-                    };
-                    let weak = weak.clone();
-                    tokio::spawn(async move {
-                        tokio::time::sleep(lag).await;
-                        let Some(store) = weak.upgrade() else { return };
-                        let mut l = store.lagged.lock().unwrap_or_else(|e| e.into_inner());
-                        let m = l
-                            .entry((ev.res.namespace.clone(), ev.res.typ.clone()))
-                            .or_default();
-                        match ev.kind {
-                            EvKind::Destroyed => {
-                                if m.get(&ev.res.id)
-                                    .is_some_and(|c| c.version <= ev.res.version)
-                                {
-                                    m.remove(&ev.res.id);
-                                }
-                            }
-                            _ => {
-                                if m.get(&ev.res.id).is_none_or(|c| c.version < ev.res.version) {
-                                    m.insert(ev.res.id.clone(), ev.res.clone());
-                                }
-                            }
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (due_tx, mut due_rx) =
+            tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Arc<Ev>)>();
+        handle.spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(ev) => {
+                        if due_tx
+                            .send((tokio::time::Instant::now() + lag, ev))
+                            .is_err()
+                        {
+                            return;
                         }
-                    });
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => return,
                 }
-            });
-        }
+            }
+        });
+        handle.spawn(async move {
+            while let Some((due, ev)) = due_rx.recv().await {
+                tokio::time::sleep_until(due).await;
+                let Some(store) = weak.upgrade() else { return };
+                let mut l = store.lagged.lock().unwrap_or_else(|e| e.into_inner());
+                let m = l
+                    .entry((ev.res.namespace.clone(), ev.res.typ.clone()))
+                    .or_default();
+                match ev.kind {
+                    EvKind::Destroyed => {
+                        if m.get(&ev.res.id)
+                            .is_some_and(|c| c.version <= ev.res.version)
+                        {
+                            m.remove(&ev.res.id);
+                        }
+                    }
+                    _ => {
+                        if m.get(&ev.res.id).is_none_or(|c| c.version < ev.res.version) {
+                            m.insert(ev.res.id.clone(), ev.res.clone());
+                        }
+                    }
+                }
+            }
+        });
     }
 
     /// Reads one resource from the primary store.
@@ -697,5 +712,36 @@ mod tests {
                 ..WatchSpec::kind("default", "Things.test", &f)
             })
             .is_err());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn lagged_reads_apply_writes_in_order_and_leave_no_ghosts() {
+        // Teardown then Destroy in quick succession: the lagged view must end without the
+        // resource. Applying the two events out of order would resurrect it for good.
+        let lag = Duration::from_millis(50);
+        let s = Store::build(BTreeMap::new(), None, lag);
+        for i in 0..40 {
+            let id = format!("r{i}");
+            s.create(res(&id), "").await.unwrap();
+            s.teardown("default", "Things.test", &id, "").await.unwrap();
+            s.destroy("default", "Things.test", &id, "").await.unwrap();
+        }
+        let keep = s.create(res("kept"), "").await.unwrap();
+        assert!(
+            s.get_cached("default", "Things.test", "kept").is_none(),
+            "reads lag"
+        );
+        tokio::time::sleep(lag * 4).await;
+        let seen: Vec<String> = s
+            .list_cached("default", "Things.test", &Filter::default())
+            .iter()
+            .map(|r| r.id.clone())
+            .collect();
+        assert_eq!(seen, vec!["kept".to_string()]);
+        assert_eq!(
+            s.get_cached("default", "Things.test", "kept")
+                .map(|r| r.version),
+            Some(keep.version)
+        );
     }
 }
