@@ -140,33 +140,13 @@ pub async fn create_or_adopt<K: ResourceKind>(
     }
 }
 
-/// How long a read waits for a watch to confirm that a resource is really gone.
-const CONFIRM_GONE: Duration = Duration::from_secs(5);
-
-/// Reads `id` for a Terraform refresh. Omni serves Get from a cache that can lag behind a write
-/// just made (omni-api.md §1.9), so a NotFound is confirmed with a single-resource Watch, whose
-/// first event is the current state (or a tombstone): an object created a moment ago is not
-/// dropped from the state and planned for creation again.
+/// Reads `id` for a Terraform refresh; missing is `None`. Omni serves Get from a cache that can
+/// lag behind a write just made (omni-api.md §1.9); `Api::get_opt` confirms a NotFound with a
+/// single-resource Watch, so an object created a moment ago is not dropped from the state and
+/// planned for creation again.
 pub async fn get_for_read<K: ResourceKind>(
     api: &Api<K>,
     id: &str,
 ) -> std::result::Result<Option<Object<K>>, Error> {
-    if let Some(obj) = api.get_opt(id).await? {
-        return Ok(Some(obj));
-    }
-    let confirm = async {
-        let mut events = api.watch(WatchParams::single(id));
-        while let Some(ev) = events.next().await {
-            match ev? {
-                WatchEvent::Created(o) | WatchEvent::Updated { new: o, .. } => return Ok(Some(o)),
-                WatchEvent::Destroyed(_) => return Ok(None),
-                WatchEvent::Bootstrapped => {}
-            }
-        }
-        Ok(None)
-    };
-    // No answer in time: trust the Get.
-    tokio::time::timeout(CONFIRM_GONE, confirm)
-        .await
-        .unwrap_or(Ok(None))
+    api.get_opt(id).await
 }
