@@ -694,16 +694,8 @@ impl Ctx<'_> {
         }
         if cm.phase == Phase::TearingDown {
             if s.stage != Stage::Destroying as i32 {
-                s.stage = Stage::Destroying as i32;
-                s.ready = false;
-                self.put(
-                    t::CLUSTER_MACHINE_STATUS,
-                    &cm.id,
-                    CMS_OWNER,
-                    &s,
-                    status.labels.clone(),
-                )
-                .await?;
+                self.set_cms_stage(&cm.id, s, Stage::Destroying, false, &status)
+                    .await?;
                 self.wake_in(self.delay);
                 return Ok(());
             }
@@ -844,6 +836,29 @@ impl Ctx<'_> {
             .map(|_| ())
     }
 
+    /// Moves the ClusterMachineStatus `id` (currently `cur`) to `stage`, ready or not, keeping
+    /// its labels (§3.4 stages).
+    async fn set_cms_stage(
+        &self,
+        id: &str,
+        mut s: specs::ClusterMachineStatusSpec,
+        stage: Stage,
+        ready: bool,
+        cur: &Res,
+    ) -> R {
+        s.stage = stage as i32;
+        s.ready = ready;
+        self.put(
+            t::CLUSTER_MACHINE_STATUS,
+            id,
+            CMS_OWNER,
+            &s,
+            cur.labels.clone(),
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// Resets a machine that left its cluster and returns it to the pool (§5.1).
     async fn wipe(&mut self, cm: &Res) -> R {
         if let Some(c) = cm.label(l::CLUSTER) {
@@ -941,32 +956,14 @@ impl Ctx<'_> {
                         true
                     })
                     .await?;
-                let mut s = s.clone();
-                s.stage = Stage::Running as i32;
-                s.ready = true;
-                self.put(
-                    t::CLUSTER_MACHINE_STATUS,
-                    &cm.id,
-                    CMS_OWNER,
-                    &s,
-                    st.labels.clone(),
-                )
-                .await?;
+                self.set_cms_stage(&cm.id, s.clone(), Stage::Running, true, st)
+                    .await?;
             }
         } else if let Some((cm, st, s)) = stale.first() {
             talos_busy = true;
             if self.due(st) {
-                let mut s = s.clone();
-                s.stage = Stage::Upgrading as i32;
-                s.ready = false;
-                self.put(
-                    t::CLUSTER_MACHINE_STATUS,
-                    &cm.id,
-                    CMS_OWNER,
-                    &s,
-                    st.labels.clone(),
-                )
-                .await?;
+                self.set_cms_stage(&cm.id, s.clone(), Stage::Upgrading, false, st)
+                    .await?;
                 self.wake_in(self.delay);
             }
         }
