@@ -323,48 +323,26 @@ impl Decoder {
         });
     }
 
-    /// `map[string]any`: keys become strings (their source text), values are generic.
+    /// `map[string]any`: keys become strings (their source text), values are generic. Walked
+    /// as a struct whose every field name is known, so the mapping checks are the same.
     fn options(&mut self, n: &Node, out: &mut Vec<(String, Value)>) {
-        const T: &str = "map[string]interface {}";
-        match &n.kind {
-            NodeKind::Map(_) => {}
-            _ if n.is_null() => return,
-            _ => {
-                self.type_error(n, T);
-                return;
-            }
-        }
-        let dups = yaml::duplicate_key_errors(n);
-        if !dups.is_empty() {
-            self.errors.extend(dups);
-            return;
-        }
-        for (k, v) in n.map_entries() {
-            let key = match &k.kind {
-                NodeKind::Scalar { value, .. } if !k.is_null() => value.clone(),
-                NodeKind::Scalar { .. } => String::new(),
-                _ => {
-                    self.type_error(k, "string");
-                    continue;
-                }
-            };
-            if let Err(e) = self.check_nested_duplicates(v) {
-                self.errors.push(e);
-                continue;
+        self.structure(n, "map[string]interface {}", |d, key, v| {
+            if let Err(e) = d.check_nested_duplicates(v) {
+                d.errors.push(e);
+                return true;
             }
             match yaml::to_value(v) {
                 Ok(val) => {
-                    if let Some(slot) = out.iter_mut().find(|(ek, _)| *ek == key) {
+                    if let Some(slot) = out.iter_mut().find(|(ek, _)| ek == key) {
                         slot.1 = val;
                     } else {
-                        out.push((key, val));
+                        out.push((key.to_string(), val));
                     }
                 }
-                Err(e) => self
-                    .errors
-                    .push(e.0.trim_start_matches("yaml: ").to_string()),
+                Err(e) => d.errors.push(e.0.trim_start_matches("yaml: ").to_string()),
             }
-        }
+            true
+        });
     }
 
     fn check_nested_duplicates(&self, n: &Node) -> Result<(), String> {
@@ -918,5 +896,53 @@ mod tests {
         assert!(s.canonical_yaml_with(Flavor::V4Rc4).contains("- \"on\""));
         let s = parse("customization:\n  extraKernelArgs: [foo=off]\n").unwrap();
         assert!(!s.id_depends_on_factory_version());
+    }
+
+    /// Overlay options follow go-yaml's `map[string]interface {}` rules: type errors, duplicate
+    /// keys at any depth, a null key as "", merge keys resolved, the source order kept.
+    #[test]
+    fn overlay_options_are_decoded_like_a_go_map() {
+        let options = |yaml: &str| {
+            parse(&format!("overlay:\n  options: {yaml}\n"))
+                .map(|s| format!("{:?}", s.overlay.options))
+                .map_err(|e| e.message)
+        };
+        let construct = |e: &str| Err(format!("yaml: construct errors: line 2: {e}"));
+        assert_eq!(
+            options("[a]"),
+            construct("cannot construct !!seq into map[string]interface {}")
+        );
+        assert_eq!(
+            options("x"),
+            construct("cannot construct !!str `x` into map[string]interface {}")
+        );
+        assert_eq!(options(""), Ok("[]".to_string()));
+        assert_eq!(
+            options("{a: 1, a: 2}"),
+            construct("mapping key \"a\" already defined at line 2")
+        );
+        assert_eq!(
+            options("{[k]: 1, b: 2}"),
+            construct("cannot construct !!seq into string")
+        );
+        assert_eq!(
+            options("{~: 1, b: {c: 1, c: 2}, d: [1]}"),
+            construct("mapping key \"c\" already defined at line 2")
+        );
+        assert_eq!(
+            options("{~: 1, n: 2, n2: {a: 1}}"),
+            Ok(
+                r#"[("", Int(1)), ("n", Int(2)), ("n2", Map([(String("a"), Int(1))]))]"#
+                    .to_string()
+            )
+        );
+        assert_eq!(
+            options("{b: 2, a: {x: [1, {y: z}]}}"),
+            Ok(r#"[("b", Int(2)), ("a", Map([(String("x"), Seq([Int(1), Map([(String("y"), String("z"))])]))]))]"#.to_string())
+        );
+        assert_eq!(
+            options("\n    <<: {m: 1}\n    n: 2"),
+            Ok(r#"[("m", Int(1)), ("n", Int(2))]"#.to_string())
+        );
     }
 }
