@@ -481,6 +481,24 @@ pub fn has_diagnostic(diags: &[Value], pattern: &str, attribute: Option<&str>) -
     })
 }
 
+/// A plan-time error case: what it is about, the configuration, the diagnostic pattern, and the
+/// attribute the diagnostic must point at (`None`: anywhere, e.g. the resource block).
+pub type PlanErrorCase<'a> = (&'a str, String, &'a str, Option<&'a str>);
+
+/// Plans every case's configuration in `ws` and asserts that it fails with a matching diagnostic
+/// (see [`has_diagnostic`]).
+pub fn assert_plan_errors(ws: &Workspace, cases: Vec<PlanErrorCase<'_>>) -> Result<()> {
+    for (what, config, pattern, attribute) in cases {
+        ws.write_config(&config)?;
+        let diags = ws.plan_expect_error()?;
+        assert!(
+            has_diagnostic(&diags, pattern, attribute),
+            "{what}: no diagnostic matching {pattern:?} at {attribute:?}: {diags:#?}"
+        );
+    }
+    Ok(())
+}
+
 /// Import-verify, as terraform-plugin-testing's `ImportStateVerify`: imports `address` by `id`
 /// into a fresh workspace holding the same `config`, requires an empty plan afterwards, and
 /// compares every imported attribute with `expected` (the values from the original state),

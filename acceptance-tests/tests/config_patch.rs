@@ -2,7 +2,8 @@
 
 use acceptance_tests::oob::OutOfBand;
 use acceptance_tests::{
-    has_diagnostic, import_verify, planned_actions, resource_values, Omni, Workspace,
+    assert_plan_errors, import_verify, planned_actions, resource_values, Omni, PlanErrorCase,
+    Workspace,
 };
 use anyhow::Result;
 use omni_client::omni_api::specs::ConfigPatchSpec;
@@ -359,7 +360,7 @@ resource "omni_config_patch" "machine" {{
 fn bad_inputs_fail_at_plan_with_the_attribute() -> Result<()> {
     let omni = Omni::start(0)?;
     let ws = Workspace::new(&omni)?;
-    let cases: Vec<(&str, String, &str, Option<&str>)> = vec![
+    let cases: Vec<PlanErrorCase> = vec![
         (
             "bad YAML",
             patch_config("lab", "", "machine: [unclosed\n"),
@@ -442,15 +443,7 @@ fn bad_inputs_fail_at_plan_with_the_attribute() -> Result<()> {
             None,
         ),
     ];
-    for (what, config, pattern, attribute) in cases {
-        ws.write_config(&config)?;
-        let diags = ws.plan_expect_error()?;
-        assert!(
-            has_diagnostic(&diags, pattern, attribute),
-            "{what}: no diagnostic matching {pattern:?} at {attribute:?}: {diags:#?}"
-        );
-    }
-    Ok(())
+    assert_plan_errors(&ws, cases)
 }
 
 #[test]

@@ -2,7 +2,8 @@
 
 use acceptance_tests::oob::OutOfBand;
 use acceptance_tests::{
-    has_diagnostic, import_verify, planned_actions, resource_values, Omni, Workspace,
+    assert_plan_errors, has_diagnostic, import_verify, planned_actions, resource_values, Omni,
+    PlanErrorCase, Workspace,
 };
 use anyhow::Result;
 use omni_client::resources::{annotations, MachineClass};
@@ -129,7 +130,7 @@ fn auto_provision_errors_surface_from_omni() -> Result<()> {
 fn bad_inputs_fail_at_plan_with_the_attribute() -> Result<()> {
     let omni = Omni::start(0)?;
     let ws = Workspace::new(&omni)?;
-    let cases: Vec<(&str, String, &str, Option<&str>)> = vec![
+    let cases: Vec<PlanErrorCase> = vec![
         (
             "unclosed set",
             "resource \"omni_machine_class\" \"c\" {\n  name = \"c\"\n  match_labels = [\n    \"omni.sidero.dev/arch=amd64\",\n    \"zone in (a, b\",\n  ]\n}\n".into(),
@@ -161,13 +162,5 @@ fn bad_inputs_fail_at_plan_with_the_attribute() -> Result<()> {
             Some("grpc_tunnel"),
         ),
     ];
-    for (what, config, pattern, attribute) in cases {
-        ws.write_config(&config)?;
-        let diags = ws.plan_expect_error()?;
-        assert!(
-            has_diagnostic(&diags, pattern, attribute),
-            "{what}: no diagnostic matching {pattern:?} at {attribute:?}: {diags:#?}"
-        );
-    }
-    Ok(())
+    assert_plan_errors(&ws, cases)
 }

@@ -2,7 +2,8 @@
 
 use acceptance_tests::oob::OutOfBand;
 use acceptance_tests::{
-    has_diagnostic, import_verify, planned_actions, resource_values, Omni, Workspace,
+    assert_plan_errors, has_diagnostic, import_verify, planned_actions, resource_values, Omni,
+    PlanErrorCase, Workspace,
 };
 use anyhow::{Context, Result};
 use omni_client::resources::{labels, ExtensionsConfiguration, TalosExtensions};
@@ -205,7 +206,7 @@ fn omnis_refusal_at_apply_names_the_attribute() -> Result<()> {
 fn bad_inputs_fail_at_plan_with_the_attribute() -> Result<()> {
     let omni = Omni::start(0)?;
     let ws = Workspace::new(&omni)?;
-    let cases: Vec<(&str, String, &str, Option<&str>)> = vec![
+    let cases: Vec<PlanErrorCase> = vec![
         (
             "malformed name",
             ext_config("", &["siderolabs/iscsi tools"]),
@@ -243,13 +244,5 @@ fn bad_inputs_fail_at_plan_with_the_attribute() -> Result<()> {
             Some("machine_set"),
         ),
     ];
-    for (what, config, pattern, attribute) in cases {
-        ws.write_config(&config)?;
-        let diags = ws.plan_expect_error()?;
-        assert!(
-            has_diagnostic(&diags, pattern, attribute),
-            "{what}: no diagnostic matching {pattern:?} at {attribute:?}: {diags:#?}"
-        );
-    }
-    Ok(())
+    assert_plan_errors(&ws, cases)
 }
