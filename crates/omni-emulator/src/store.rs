@@ -150,6 +150,33 @@ pub enum WatchStartError {
     BadBookmark,
 }
 
+impl Inner {
+    /// The stored resource `ns/typ/id`, which `owner` must own to change it (§1.5); `gone`
+    /// names it in the NotFound error.
+    fn owned(
+        &self,
+        ns: &str,
+        typ: &str,
+        id: &str,
+        owner: &str,
+        gone: impl FnOnce() -> String,
+    ) -> Result<Arc<Res>, StoreError> {
+        let cur = self
+            .data
+            .get(&(ns.to_string(), typ.to_string()))
+            .and_then(|m| m.get(id))
+            .cloned()
+            .ok_or_else(|| StoreError::NotFound(gone()))?;
+        if cur.owner != owner {
+            return Err(StoreError::OwnerConflict(
+                cur.pointer().to_string(),
+                cur.owner.clone(),
+            ));
+        }
+        Ok(cur)
+    }
+}
+
 impl Store {
     /// A store without persistence (for unit tests).
     pub fn in_memory() -> Arc<Store> {
@@ -373,19 +400,9 @@ impl Store {
     ) -> Result<Arc<Res>, StoreError> {
         let (res, seq) = {
             let mut g = self.lock();
-            let key = (r.namespace.clone(), r.typ.clone());
-            let cur = g
-                .data
-                .get(&key)
-                .and_then(|m| m.get(&r.id))
-                .cloned()
-                .ok_or_else(|| StoreError::NotFound(r.pointer().to_string()))?;
-            if cur.owner != owner {
-                return Err(StoreError::OwnerConflict(
-                    cur.pointer().to_string(),
-                    cur.owner.clone(),
-                ));
-            }
+            let cur = g.owned(&r.namespace, &r.typ, &r.id, owner, || {
+                r.pointer().to_string()
+            })?;
             if cur.version != r.version {
                 return Err(StoreError::VersionConflict {
                     ptr: cur.pointer().to_string(),
@@ -423,18 +440,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let seq = {
             let mut g = self.lock();
-            let cur = g
-                .data
-                .get(&(ns.to_string(), typ.to_string()))
-                .and_then(|m| m.get(id))
-                .cloned()
-                .ok_or_else(|| StoreError::NotFound(missing(ns, typ, id)))?;
-            if cur.owner != owner {
-                return Err(StoreError::OwnerConflict(
-                    cur.pointer().to_string(),
-                    cur.owner.clone(),
-                ));
-            }
+            let cur = g.owned(ns, typ, id, owner, || missing(ns, typ, id))?;
             if !cur.finalizers.is_empty() {
                 return Err(StoreError::PendingFinalizers(
                     cur.pointer().to_string(),
@@ -456,18 +462,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let (ready, seq) = {
             let mut g = self.lock();
-            let cur = g
-                .data
-                .get(&(ns.to_string(), typ.to_string()))
-                .and_then(|m| m.get(id))
-                .cloned()
-                .ok_or_else(|| StoreError::NotFound(missing(ns, typ, id)))?;
-            if cur.owner != owner {
-                return Err(StoreError::OwnerConflict(
-                    cur.pointer().to_string(),
-                    cur.owner.clone(),
-                ));
-            }
+            let cur = g.owned(ns, typ, id, owner, || missing(ns, typ, id))?;
             let ready = cur.finalizers.is_empty();
             if cur.phase == Phase::TearingDown {
                 (ready, 0)

@@ -136,6 +136,10 @@ async fn owner_checks_and_read_only_types() {
         h.destroy(LABELS, "owned").await.unwrap_err().code(),
         Code::PermissionDenied
     );
+    assert_eq!(
+        h.teardown(LABELS, "owned").await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
 
     // controller-owned types are read-only
     let machines = h
