@@ -238,17 +238,9 @@ impl<R: Resource> DynResource for TypedResource<R> {
     }
 
     async fn validate(&self, ctx: &Ctx, config: Dynamic) -> Result<()> {
-        let mut diags = Diagnostics::new();
-        check_unconfigurable(
-            &self.schema.block,
-            &config,
-            &AttributePath::root(),
-            &mut diags,
-        );
-        diags.clone().into_result()?;
+        reject_configured_computed(&self.schema, &config)?;
         let typed: R::State = decode_typed("configuration", config)?;
-        self.inner.validate(ctx, &typed).await?;
-        diags.into_result()
+        self.inner.validate(ctx, &typed).await
     }
 
     async fn read(
@@ -457,14 +449,7 @@ impl<D: DataSource> DynDataSource for TypedDataSource<D> {
         &self.ty
     }
     async fn validate(&self, ctx: &Ctx, config: Dynamic) -> Result<()> {
-        let mut diags = Diagnostics::new();
-        check_unconfigurable(
-            &self.schema.block,
-            &config,
-            &AttributePath::root(),
-            &mut diags,
-        );
-        diags.into_result()?;
+        reject_configured_computed(&self.schema, &config)?;
         let typed: D::State = decode_typed("configuration", config)?;
         self.inner.validate(ctx, &typed).await
     }
@@ -498,14 +483,7 @@ impl<E: EphemeralResource> DynEphemeralResource for TypedEphemeral<E> {
         &self.ty
     }
     async fn validate(&self, ctx: &Ctx, config: Dynamic) -> Result<()> {
-        let mut diags = Diagnostics::new();
-        check_unconfigurable(
-            &self.schema.block,
-            &config,
-            &AttributePath::root(),
-            &mut diags,
-        );
-        diags.into_result()?;
+        reject_configured_computed(&self.schema, &config)?;
         let typed: E::State = decode_typed("configuration", config)?;
         self.inner.validate(ctx, &typed).await
     }
@@ -688,6 +666,14 @@ fn for_each_object(single: bool, v: &mut Dynamic, f: &mut dyn FnMut(&mut Dynamic
         Dynamic::Map(m) => m.values_mut().for_each(f),
         _ => {}
     }
+}
+
+/// The validate step every object kind shares: configured values for
+/// computed-only attributes are errors at their paths.
+fn reject_configured_computed(schema: &Schema, config: &Dynamic) -> Result<()> {
+    let mut diags = Diagnostics::new();
+    check_unconfigurable(&schema.block, config, &AttributePath::root(), &mut diags);
+    diags.into_result()
 }
 
 /// Rejects configured values for computed-only attributes, which Terraform
