@@ -1,10 +1,16 @@
 //! Benchmark: the tfptest provider against Terraform's built-in
-//! `terraform_data`, 500 instances each, in the same run: `tfptest_file`
-//! (a JSON file per instance, the real workload) and `tfptest_echo` (same
-//! shape as `terraform_data`, no I/O: the pure protocol cost).
+//! `terraform_data`, 500 instances each, in the same run:
+//! - `tfptest_null`: the shape of `null_resource` (an ID and a map of
+//!   strings), no I/O. This is the comparison the spec's baseline uses
+//!   (null_resource against terraform_data, §3.4), so it is the one the
+//!   targets are judged on;
+//! - `tfptest_echo`: the shape of `terraform_data` itself (dynamic `input`
+//!   and `output`). Terraform decodes a dynamic value's type from JSON on
+//!   every call, which costs it CPU a built-in resource never pays;
+//! - `tfptest_file`: a JSON file per instance, a resource doing real work.
 //!
 //! ```text
-//! cargo run -p tfplugin --profile perf --example tfplugin-bench [-- --count 500 --reps 3]
+//! cargo run -p tfplugin --profile perf --example tfplugin-bench [-- --count 500 --reps 5]
 //! ```
 //!
 //! This binary is also the provider: when Terraform starts it (magic cookie
@@ -94,7 +100,7 @@ fn tf(setup: &Setup, dir: &Path, args: &[&str]) -> R<Duration> {
 
 fn bench() -> R<()> {
     let count = arg("--count", 500);
-    let reps = arg("--reps", 3).max(1);
+    let reps = arg("--reps", 5).max(1);
     let tmp = tempfile::tempdir()?;
     let bin_dir = tmp.path().join("bin");
     std::fs::create_dir_all(&bin_dir)?;
@@ -116,10 +122,20 @@ fn bench() -> R<()> {
 
     let ours = setup._tmp.path().join("ours");
     let echo = setup._tmp.path().join("echo");
+    let null = setup._tmp.path().join("null");
     let builtin = setup._tmp.path().join("builtin");
-    std::fs::create_dir_all(&ours)?;
-    std::fs::create_dir_all(&echo)?;
-    std::fs::create_dir_all(&builtin)?;
+    for dir in [&ours, &echo, &null, &builtin] {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(
+        null.join("main.tf"),
+        format!(
+            "terraform {{\n  required_providers {{\n    tfptest = {{ source = \"example.local/test/tfptest\" }}\n  }}\n}}\n\
+             provider \"tfptest\" {{\n  dir = \"{}\"\n}}\n\
+             resource \"tfptest_null\" \"r\" {{\n  count = {count}\n  triggers = {{ idx = count.index }}\n}}\n",
+            setup._tmp.path().join("store").display()
+        ),
+    )?;
     std::fs::write(
         echo.join("main.tf"),
         format!(
@@ -156,11 +172,13 @@ fn bench() -> R<()> {
     let apply = ["apply", "-auto-approve", "-no-color", "-input=false"];
     let destroy = ["destroy", "-auto-approve", "-no-color", "-input=false"];
     // Warm-up: first runs pay for page cache and Terraform's own start.
-    let dirs = [&ours, &echo, &builtin];
+    let dirs = [&ours, &echo, &null, &builtin];
     for dir in dirs {
         tf(&setup, dir, &plan)?;
     }
-    let mut t: [[Vec<Duration>; 3]; 3] = Default::default();
+    // t[dir][measurement]; the directories take turns within each
+    // repetition so a slow moment on the machine hits all of them alike.
+    let mut t: [[Vec<Duration>; 3]; 4] = Default::default();
     for rep in 0..reps {
         for (i, dir) in dirs.into_iter().enumerate() {
             t[i][0].push(tf(&setup, dir, &plan)?);
@@ -173,27 +191,29 @@ fn bench() -> R<()> {
 
     println!();
     println!(
-        "| measurement | tfptest_file | tfptest_echo | terraform_data | ratio file | ratio echo | target |"
+        "| measurement | tfptest_null | tfptest_echo | tfptest_file | terraform_data | ratio null | ratio echo | ratio file | target (null) |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     let names = ["plan from empty", "apply", "refresh plan"];
     let targets = [1.3, 1.15, 1.15];
     for k in 0..3 {
         let file = median(t[0][k].clone());
         let echo = median(t[1][k].clone());
-        let builtin = median(t[2][k].clone());
-        let rf = file.as_secs_f64() / builtin.as_secs_f64();
-        let re = echo.as_secs_f64() / builtin.as_secs_f64();
+        let null = median(t[2][k].clone());
+        let builtin = median(t[3][k].clone());
+        let ratio = |d: Duration| d.as_secs_f64() / builtin.as_secs_f64();
         println!(
-            "| {} | {:.0} ms | {:.0} ms | {:.0} ms | {:.2}x | {:.2}x | <= {:.2}x {} |",
+            "| {} | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms | {:.2}x | {:.2}x | {:.2}x | <= {:.2}x {} |",
             names[k],
-            ms(file),
+            ms(null),
             ms(echo),
+            ms(file),
             ms(builtin),
-            rf,
-            re,
+            ratio(null),
+            ratio(echo),
+            ratio(file),
             targets[k],
-            if rf <= targets[k] { "ok" } else { "MISSED" }
+            ok(ratio(null) <= targets[k])
         );
     }
 

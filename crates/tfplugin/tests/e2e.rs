@@ -484,3 +484,42 @@ fn run_by_hand_it_explains_and_exits_1() {
     assert!(out.stdout.is_empty(), "nothing on stdout");
     assert!(String::from_utf8_lossy(&out.stderr).contains("plugin"));
 }
+
+/// `tfptest_null` (the benchmark's `null_resource` shape): unknown map elements at validate
+/// time, an empty re-plan, and a `triggers` change that replaces the resource.
+#[test]
+fn null_resource_shape_replaces_on_trigger_change() {
+    let tf = Tf::new();
+    let config = |v: &str| {
+        format!(
+            "resource \"tfptest_null\" \"n\" {{\n  count    = 2\n  triggers = {{ idx = count.index, v = \"{v}\" }}\n}}\n"
+        )
+    };
+    tf.write(&config("1"));
+    tf.apply();
+    let id = |state: &J| {
+        resource(state, "tfptest_null.n[0]")["values"]["id"]
+            .as_str()
+            .expect("id is set")
+            .to_string()
+    };
+    let state = tf.state();
+    let first = id(&state);
+    assert_eq!(
+        resource(&state, "tfptest_null.n[1]")["values"]["triggers"],
+        serde_json::json!({"idx": "1", "v": "1"})
+    );
+    let out = tf.run(&["plan", "-detailed-exitcode", "-no-color"]);
+    assert_eq!(out.status.code(), Some(0), "re-plan is empty");
+
+    tf.write(&config("2"));
+    let out = tf.run(&["plan", "-no-color"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("must be replaced"), "{text}");
+    tf.apply();
+    assert_ne!(
+        id(&tf.state()),
+        first,
+        "a new instance after the trigger changed"
+    );
+}

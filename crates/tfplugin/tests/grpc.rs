@@ -129,7 +129,7 @@ fn schema_capabilities_and_attribute_flags() {
             .await
             .unwrap()
             .into_inner();
-        assert_eq!(m.resources.len(), 2);
+        assert_eq!(m.resources.len(), 3);
         assert_eq!(m.functions.len(), 2);
 
         let ids = c

@@ -60,6 +60,7 @@ impl Provider for TestProvider {
         vec![
             tfplugin::resource(FileResource),
             tfplugin::resource(EchoResource),
+            tfplugin::resource(NullResource),
         ]
     }
 
@@ -727,6 +728,95 @@ impl Resource for EchoResource {
     }
 
     async fn delete(&self, _ctx: &Ctx, _prior: EchoState, _p: &PrivateState) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// `tfptest_null` state: the shape of the classic `null_resource`.
+#[derive(Serialize, Deserialize)]
+pub struct NullState {
+    id: Value<String>,
+    triggers: Value<BTreeMap<String, Value<String>>>,
+}
+
+static NULL_IDS: AtomicU64 = AtomicU64::new(0);
+
+/// `tfptest_null`: `null_resource`'s shape (an ID and a map of strings that
+/// forces replacement), with no backing store. The benchmark compares it
+/// with `null_resource` served by other plugin libraries.
+pub struct NullResource;
+
+#[async_trait]
+impl Resource for NullResource {
+    const TYPE_NAME: &'static str = "tfptest_null";
+    type State = NullState;
+
+    fn schema(&self) -> Schema {
+        Schema::new("Does nothing; `triggers` forces replacement.")
+            .attribute(Attribute::string("id").computed().description("Unique ID."))
+            .attribute(
+                Attribute::map("triggers", Type::String)
+                    .optional()
+                    .requires_replace()
+                    .description("Any strings; a change replaces the resource."),
+            )
+    }
+
+    async fn read(
+        &self,
+        _ctx: &Ctx,
+        state: NullState,
+        _p: &mut PrivateState,
+    ) -> Result<Option<NullState>> {
+        Ok(Some(state))
+    }
+
+    async fn plan_create(
+        &self,
+        _ctx: &Ctx,
+        plan: NullState,
+        _c: &NullState,
+        _p: &mut PrivateState,
+    ) -> Result<NullState> {
+        Ok(plan)
+    }
+
+    async fn plan_update(
+        &self,
+        _ctx: &Ctx,
+        _prior: &NullState,
+        plan: NullState,
+        _c: &NullState,
+        _p: &mut PrivateState,
+        _replace: &mut Vec<AttributePath>,
+    ) -> Result<NullState> {
+        Ok(plan)
+    }
+
+    async fn create(
+        &self,
+        _ctx: &Ctx,
+        mut plan: NullState,
+        _c: &NullState,
+        _p: &mut PrivateState,
+    ) -> Result<NullState> {
+        let n = NULL_IDS.fetch_add(1, Ordering::Relaxed);
+        plan.id = Value::Known(format!("{}-{n}", std::process::id()));
+        Ok(plan)
+    }
+
+    async fn update(
+        &self,
+        _ctx: &Ctx,
+        _prior: NullState,
+        plan: NullState,
+        _c: &NullState,
+        _p: &mut PrivateState,
+    ) -> Result<NullState> {
+        Ok(plan)
+    }
+
+    async fn delete(&self, _ctx: &Ctx, _prior: NullState, _p: &PrivateState) -> Result<()> {
         Ok(())
     }
 }
