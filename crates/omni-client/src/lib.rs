@@ -1,8 +1,9 @@
 //! Typed client for Sidero Omni.
 //!
 //! * [`Client`] holds the connection: endpoint parsing like the Go client, TLS (system roots,
-//!   optional CA bundle, opt-in skip-verify) or h2c, gzip, keepalive, 32 MiB messages, and the
-//!   [`auth::RequestSigner`] interceptor that signs every call with a service-account key.
+//!   optional CA bundle, opt-in skip-verify) or h2c, gzip replies (gzip requests opt-in),
+//!   keepalive, 32 MiB messages, and the [`auth::RequestSigner`] interceptor that signs every
+//!   call with a service-account key.
 //! * [`Api<K>`] gives `get`, `get_opt`, `list`, `create`, `update`, `teardown`, `destroy`,
 //!   `teardown_and_destroy` and `watch` on one resource kind ([`resources`]).
 //! * Management calls (kubeconfig, talosconfig, config validation, schematics, upgrade checks)

@@ -24,8 +24,8 @@ use omni_api::{
 };
 use omni_client::{
     resources::{annotations, Cluster, ConfigPatch},
-    Api, Client, Error, LabelQuery, ListParams, Object, RetryPolicy, ServiceAccountKey, WatchEvent,
-    WatchParams,
+    Api, Client, ClientBuilder, Error, LabelQuery, ListParams, Object, RetryPolicy,
+    ServiceAccountKey, WatchEvent, WatchParams,
 };
 use prost::Message;
 use tokio::sync::{broadcast, mpsc};
@@ -55,6 +55,8 @@ struct Knobs {
     watch_requests: Vec<cosi::WatchRequest>,
     signatures: Vec<(String, bool)>,
     runtime_headers: Vec<Option<String>>,
+    /// The `grpc-encoding` header of every call, in order.
+    encodings: Vec<Option<String>>,
     resource_json: BTreeMap<Key, String>,
 }
 
@@ -87,6 +89,12 @@ impl Fake {
     fn log<T>(&self, method: &str, req: &Request<T>) {
         let mut k = self.knobs.lock().unwrap();
         k.calls.push(method.to_string());
+        k.encodings.push(
+            req.metadata()
+                .get("grpc-encoding")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+        );
         if let Some(pk) = &self.verify_key {
             let ok = verify_signature(pk, req.metadata(), method);
             k.signatures.push((method.to_string(), ok));
@@ -575,6 +583,11 @@ impl ResourceService for Fake {
 
 /// Serves `fake` on 127.0.0.1:0 (gzip accepted, like Omni) and returns a client for it.
 async fn serve(fake: Fake, key: Option<ServiceAccountKey>) -> Client {
+    serve_builder(fake, key).await.build().unwrap()
+}
+
+/// Like [`serve`], but returns the client's builder for a test to adjust.
+async fn serve_builder(fake: Fake, key: Option<ServiceAccountKey>) -> ClientBuilder {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let state = StateServer::new(fake.clone())
@@ -601,7 +614,7 @@ async fn serve(fake: Fake, key: Option<ServiceAccountKey>) -> Client {
     if let Some(key) = key {
         b = b.service_account(key);
     }
-    b.build().unwrap()
+    b
 }
 
 fn cluster(id: &str, k8s: &str) -> Object<Cluster> {
@@ -618,6 +631,41 @@ fn cluster(id: &str, k8s: &str) -> Object<Cluster> {
 fn stored_cluster(fake: &Fake, id: &str) -> Option<Object<Cluster>> {
     fake.stored("default", "Clusters.omni.sidero.dev", id)
         .map(|r| Object::<Cluster>::from_proto(r).unwrap().0)
+}
+
+#[tokio::test]
+async fn requests_are_gzipped_only_when_asked() {
+    let fake = Fake::new(None);
+    let plain = Api::<Cluster>::new(serve(fake.clone(), None).await);
+    plain.create(cluster("c1", "1.33.2")).await.unwrap();
+    assert_eq!(
+        plain.get("c1").await.unwrap().spec.kubernetes_version,
+        "1.33.2"
+    );
+    let gz = Api::<Cluster>::new(
+        serve_builder(fake.clone(), None)
+            .await
+            .gzip_requests(true)
+            .build()
+            .unwrap(),
+    );
+    assert_eq!(
+        gz.get("c1").await.unwrap().spec.kubernetes_version,
+        "1.33.2"
+    );
+    gz.create(cluster("c2", "1.34.0")).await.unwrap();
+    let encodings = fake.knobs.lock().unwrap().encodings.clone();
+    let gzip = Some("gzip".to_string());
+    assert_eq!(
+        encodings[..2],
+        [None, None],
+        "default client: {encodings:?}"
+    );
+    assert_eq!(
+        encodings[encodings.len() - 2..],
+        [gzip.clone(), gzip],
+        "{encodings:?}"
+    );
 }
 
 #[tokio::test]

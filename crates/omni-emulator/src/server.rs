@@ -110,6 +110,12 @@ impl Front {
             }
             Err(st) => return st.into_http(),
         }
+        // Omni's grpc-go server compresses a reply only with the compressor of the request
+        // (omni-api.md §1.1, "Default call options": gzip requests get gzip replies). tonic would
+        // compress whenever the client merely accepts gzip, so hide that from it.
+        if !req.headers().contains_key("grpc-encoding") {
+            req.headers_mut().remove("grpc-accept-encoding");
+        }
         match self.routes.clone().oneshot(req).await {
             Ok(r) => r,
             Err(never) => match never {},

@@ -675,3 +675,43 @@ impl RSign {
             .sign(&self.1, &[("runtime", "Omni")], Request::new(msg))
     }
 }
+
+/// Like Omni's grpc-go server (§1.1), the reply is gzip only when the request was: a client
+/// that merely accepts gzip gets plain replies.
+#[tokio::test]
+async fn replies_are_gzip_only_for_gzip_requests() {
+    use tonic::codec::CompressionEncoding::Gzip;
+    let h = start(0).await;
+    h.create(res(t::CLUSTER, "gz", cluster_spec("1.13.0", "1.35.0"), &[]))
+        .await
+        .unwrap();
+    let get = || {
+        h.req(
+            "Get",
+            omni_api::cosi::resource::GetRequest {
+                namespace: NS.into(),
+                r#type: t::CLUSTER.into(),
+                id: "gz".into(),
+                options: Some(Default::default()),
+            },
+        )
+    };
+    let encoding = |md: &tonic::metadata::MetadataMap| {
+        md.get("grpc-encoding")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let mut accepts = h.state.clone().accept_compressed(Gzip);
+    let reply = accepts.get(get()).await.unwrap();
+    assert_eq!(encoding(reply.metadata()), None);
+    assert!(reply.into_inner().resource.is_some());
+
+    let mut sends = h
+        .state
+        .clone()
+        .accept_compressed(Gzip)
+        .send_compressed(Gzip);
+    let reply = sends.get(get()).await.unwrap();
+    assert_eq!(encoding(reply.metadata()).as_deref(), Some("gzip"));
+    assert!(reply.into_inner().resource.is_some());
+}
