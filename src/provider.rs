@@ -32,6 +32,8 @@ pub struct Configured {
     pub settings: ProviderData,
     /// Omni client (connects lazily on first use; every write is stamped as Terraform's).
     pub client: omni_client::Client,
+    /// Bulk refresh reads (one List per kind instead of hundreds of Gets).
+    pub reads: crate::common::read_cache::ReadCache,
 }
 
 impl Configured {
@@ -61,7 +63,11 @@ impl Configured {
                     .at(AttributePath::new("endpoint")),
             )
         })?;
-        Ok(Configured { settings, client })
+        Ok(Configured {
+            settings,
+            client,
+            reads: Default::default(),
+        })
     }
 }
 

@@ -372,3 +372,33 @@ async fn acknowledged_writes_survive_kill_9_and_versions_continue() {
         next.metadata.version
     );
 }
+
+/// The write epoch moves when a write starts and when it ends, also for a write that fails,
+/// and never for a read; clones of a client share it.
+#[tokio::test]
+async fn write_epoch_moves_on_writes_only() {
+    let emu = emulator(0).await;
+    let client = client_with(&emu, Some(emu.service_account_key()));
+    let api = Api::<Cluster>::new(client.clone());
+    let obj = cluster_obj(&client, "epoch").await;
+    let e0 = client.write_epoch();
+    api.create(obj.clone()).await.unwrap();
+    let e1 = client.write_epoch();
+    assert_eq!(e1, e0 + 2, "create: start and end");
+    api.get("epoch").await.unwrap();
+    api.list(&ListParams::default()).await.unwrap();
+    assert_eq!(client.write_epoch(), e1, "reads leave it alone");
+    assert!(matches!(
+        api.create(obj).await,
+        Err(Error::AlreadyExists(_))
+    ));
+    assert_eq!(client.write_epoch(), e1 + 2, "a failed write counts too");
+    let other = Api::<Cluster>::new(client.clone());
+    other
+        .update("epoch", |o| {
+            o.metadata.labels.insert("k".into(), "v".into());
+        })
+        .await
+        .unwrap();
+    assert_eq!(client.write_epoch(), e1 + 4, "shared by clones");
+}

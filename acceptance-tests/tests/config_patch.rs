@@ -557,3 +557,59 @@ fn eventually_consistent_reads_do_not_break_the_lifecycle() -> Result<()> {
     assert_eq!(patches_of(&oob, "lab")?, Vec::<String>::new());
     Ok(())
 }
+
+/// A refresh of many patches reads them through one List (after the first few Gets), and still
+/// sees every out-of-band change: an edited patch is updated, a deleted one re-created.
+#[test]
+fn large_refresh_reads_through_one_list_and_sees_changes() -> Result<()> {
+    let omni = Omni::start(0)?;
+    let oob = OutOfBand::new(&omni)?;
+    oob.create_cluster("bulk")?;
+    let mut ws = Workspace::new(&omni)?;
+    ws.write_config(
+        "resource \"omni_config_patch\" \"p\" {\n  count   = 40\n  cluster = \"bulk\"\n  \
+         name    = \"p${count.index}\"\n  \
+         data    = \"machine:\\n  sysctls:\\n    net.core.somaxconn: \\\"${1000 + count.index}\\\"\\n\"\n}\n",
+    )?;
+    ws.apply()?;
+    assert_eq!(patches_of(&oob, "bulk")?.len(), 40);
+
+    set_server_data(
+        &oob,
+        "200-cluster-bulk-p30",
+        "machine:\n  sysctls:\n    net.core.somaxconn: \"1\"\n",
+    )?;
+    oob.delete::<ConfigPatch>("200-cluster-bulk-p35")?;
+    ws.set_env("TF_LOG", "debug");
+    let plan = ws.plan_json()?;
+    assert!(
+        ws.log_text().contains("refresh reads served from one List"),
+        "40 reads of one kind should have switched to a List"
+    );
+    assert_eq!(
+        planned_actions(&plan, "omni_config_patch.p[30]"),
+        ["update"]
+    );
+    assert_eq!(
+        planned_actions(&plan, "omni_config_patch.p[35]"),
+        ["create"]
+    );
+    for i in [0, 15, 16, 29, 31, 39] {
+        assert_eq!(
+            planned_actions(&plan, &format!("omni_config_patch.p[{i}]")),
+            ["no-op"],
+            "p[{i}]"
+        );
+    }
+    ws.apply()?;
+    assert!(!ws.plan_has_changes()?, "converged after the apply");
+    assert_eq!(
+        oob.run(oob.api::<ConfigPatch>().get("200-cluster-bulk-p30"))?
+            .spec
+            .data,
+        "machine:\n  sysctls:\n    net.core.somaxconn: \"1030\"\n"
+    );
+    ws.destroy()?;
+    assert!(patches_of(&oob, "bulk")?.is_empty());
+    Ok(())
+}

@@ -143,10 +143,15 @@ pub async fn create_or_adopt<K: ResourceKind>(
 /// Reads `id` for a Terraform refresh; missing is `None`. Omni serves Get from a cache that can
 /// lag behind a write just made (omni-api.md §1.9); `Api::get_opt` confirms a NotFound with a
 /// single-resource Watch, so an object created a moment ago is not dropped from the state and
-/// planned for creation again.
+/// planned for creation again. Large refreshes read through one List per kind
+/// ([`super::read_cache`]).
 pub async fn get_for_read<K: ResourceKind>(
+    ctx: &Ctx,
     api: &Api<K>,
     id: &str,
 ) -> std::result::Result<Option<Object<K>>, Error> {
-    api.get_opt(id).await
+    match super::configured(ctx) {
+        Ok(configured) => configured.reads.get(api, id).await,
+        Err(_) => api.get_opt(id).await,
+    }
 }

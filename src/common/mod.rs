@@ -5,6 +5,7 @@ pub mod delete;
 pub mod errors;
 pub mod factory_http;
 pub mod meta;
+pub mod read_cache;
 pub mod timeouts;
 pub mod wait;
 

@@ -207,7 +207,7 @@ impl Resource for ConfigPatchResource {
             return Ok(None);
         };
         let api = common::api::<ConfigPatch>(ctx)?;
-        let obj = common::get_for_read(&api, id)
+        let obj = common::get_for_read(ctx, &api, id)
             .await
             .map_err(|e| common::omni_error(&format!("reading config patch {id:?}"), e))?;
         match obj {

@@ -168,7 +168,7 @@ impl Resource for KernelArgsResource {
         let id = machine_id(&state);
         let api = common::api::<KernelArgs>(ctx)?;
         // Confirmed with a watch: Omni's Get can lag behind a write (omni-api.md §1.9).
-        let found = common::get_for_read(&api, &id).await.map_err(|e| {
+        let found = common::get_for_read(ctx, &api, &id).await.map_err(|e| {
             common::omni_error(&format!("reading kernel args of machine {id:?}"), e)
         })?;
         match found {

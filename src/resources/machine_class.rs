@@ -208,7 +208,7 @@ impl Resource for MachineClassResource {
             return Ok(None);
         };
         let api = common::api::<MachineClass>(ctx)?;
-        let obj = common::get_for_read(&api, id)
+        let obj = common::get_for_read(ctx, &api, id)
             .await
             .map_err(|e| common::omni_error(&format!("reading machine class {id:?}"), e))?;
         Ok(match obj {

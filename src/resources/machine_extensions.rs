@@ -143,7 +143,7 @@ impl Resource for MachineExtensionsResource {
             return Ok(None);
         };
         let api = common::api::<ExtensionsConfiguration>(ctx)?;
-        let obj = common::get_for_read(&api, id).await.map_err(|e| {
+        let obj = common::get_for_read(ctx, &api, id).await.map_err(|e| {
             common::omni_error(&format!("reading extensions configuration {id:?}"), e)
         })?;
         Ok(match obj {

@@ -192,7 +192,7 @@ impl Resource for MachineLabelsResource {
         let id = machine_id(&state);
         let api = common::api::<MachineLabels>(ctx)?;
         // Confirmed with a watch: Omni's Get can lag behind a write (omni-api.md §1.9).
-        let Some(obj) = common::get_for_read(&api, &id)
+        let Some(obj) = common::get_for_read(ctx, &api, &id)
             .await
             .map_err(|e| common::omni_error(&format!("reading labels of machine {id:?}"), e))?
         else {

@@ -86,6 +86,11 @@ impl<K: ResourceKind> Api<K> {
         &self.namespace
     }
 
+    /// The client this API calls through.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// Decodes a wire resource and, if its data came back compressed, recovers the text from
     /// `yaml_spec` or else through the JSON ResourceService (omni-api.md §1.11, §11).
     async fn decode(&self, resource: Option<cosi::Resource>) -> Result<Object<K>> {
@@ -216,6 +221,7 @@ impl<K: ResourceKind> Api<K> {
     /// with a Get before being retried, so a Create is never duplicated: if the resource is
     /// there with our content, that is success; with other content, AlreadyExists.
     pub async fn create(&self, obj: Object<K>) -> Result<Object<K>> {
+        let _writing = self.client.writing();
         let mut obj = obj;
         obj.metadata.namespace = self.namespace.clone();
         self.stamp(&mut obj);
@@ -274,6 +280,7 @@ impl<K: ResourceKind> Api<K> {
     where
         F: FnMut(&mut Object<K>),
     {
+        let _writing = self.client.writing();
         let policy = self.client.retry_policy().clone();
         let mut retry = 0;
         loop {
@@ -315,6 +322,7 @@ impl<K: ResourceKind> Api<K> {
     /// the NotFound confirmation of [`Api::get`]), then an Update to phase `tearingDown` with the
     /// version read and `expected_phase: running`.
     pub async fn teardown(&self, id: &str) -> Result<bool> {
+        let _writing = self.client.writing();
         if !self.client.teardown_unimplemented() {
             let req = requests::teardown(&self.namespace, K::TYPE, id);
             let res = self
@@ -364,6 +372,7 @@ impl<K: ResourceKind> Api<K> {
     /// Destroys the resource. Fails with Conflict while finalizers remain. A retried call that
     /// finds the resource gone counts as success.
     pub async fn destroy(&self, id: &str) -> Result<()> {
+        let _writing = self.client.writing();
         let req = requests::destroy(&self.namespace, K::TYPE, id);
         let mut retried = false;
         let res = self
@@ -391,6 +400,7 @@ impl<K: ResourceKind> Api<K> {
     /// to Teardown + watch + Destroy, as omnictl does (omni-api.md §1.5, §5.2). The wait can be
     /// long (a cluster waits for every machine to be wiped): wrap it in a timeout if needed.
     pub async fn teardown_and_destroy(&self, id: &str) -> Result<()> {
+        let _writing = self.client.writing();
         if !self.client.teardown_and_destroy_unimplemented() {
             let req = requests::teardown_and_destroy(&self.namespace, K::TYPE, id);
             let res = self

@@ -4,7 +4,7 @@ use std::{
     fmt,
     future::Future,
     sync::{
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         Arc,
     },
     time::Duration,
@@ -210,6 +210,7 @@ impl ClientBuilder {
                 endpoint,
                 teardown_unimplemented: AtomicBool::new(false),
                 teardown_and_destroy_unimplemented: AtomicBool::new(false),
+                write_epoch: AtomicU64::new(0),
             }),
         })
     }
@@ -225,6 +226,8 @@ struct Inner {
     // The Go adapter remembers that a server lacks the teardown RPCs (omni-api.md §1.5).
     teardown_unimplemented: AtomicBool,
     teardown_and_destroy_unimplemented: AtomicBool,
+    // Bumped when a write through `Api` starts and again when it ends.
+    write_epoch: AtomicU64,
 }
 
 /// A connection to one Omni instance. Cheap to clone; clones share the connection.
@@ -313,6 +316,20 @@ impl Client {
         } else {
             client
         }
+    }
+
+    /// Changes whenever a write through an [`crate::Api`] of this client (or a clone) starts or
+    /// ends. A reader that saw the same epoch before and after a read knows that no write of
+    /// this client ran meanwhile, e.g. to decide whether a List it made may still stand in for
+    /// fresh Gets.
+    pub fn write_epoch(&self) -> u64 {
+        self.inner.write_epoch.load(Ordering::SeqCst)
+    }
+
+    /// Marks a write as running until the guard is dropped (see [`Client::write_epoch`]).
+    pub(crate) fn writing(&self) -> WriteGuard<'_> {
+        self.inner.write_epoch.fetch_add(1, Ordering::SeqCst);
+        WriteGuard(&self.inner.write_epoch)
     }
 
     pub(crate) fn teardown_unimplemented(&self) -> bool {
@@ -509,6 +526,15 @@ mod tls {
         fn skip_verify_builds_without_roots() {
             assert!(verifier(None, true).is_ok());
         }
+    }
+}
+
+/// Bumps the write epoch again when a write ends, however it ends.
+pub(crate) struct WriteGuard<'a>(&'a AtomicU64);
+
+impl Drop for WriteGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
     }
 }
 
