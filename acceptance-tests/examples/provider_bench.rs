@@ -3,7 +3,7 @@
 //! provider's start-up (spawn to handshake) and GetProviderSchema latency.
 //!
 //! ```text
-//! cargo run --profile perf -p acceptance-tests --example provider_bench [-- --count 500 --reps 3]
+//! cargo run --profile perf -p acceptance-tests --example provider_bench [-- --count 500 --reps 5]
 //! ```
 //!
 //! Goals (issue 8): refresh plan ≤ 1.5× and apply ≤ 2× of `terraform_data`.
@@ -58,7 +58,7 @@ fn main() -> std::process::ExitCode {
 
 fn bench() -> R<()> {
     let count = arg("--count", 500);
-    let reps = arg("--reps", 3).max(1);
+    let reps = arg("--reps", 5).max(1);
     let omni = Omni::start(0)?;
     if !omni.is_emulator() {
         return Err("the bench runs against its own emulator: unset OMNI_ENDPOINT".into());
