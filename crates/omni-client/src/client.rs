@@ -230,6 +230,22 @@ struct Inner {
     write_epoch: AtomicU64,
 }
 
+/// A generated gRPC client on the signed channel: 32 MiB limits, gzip replies accepted, gzip
+/// requests per [`ClientBuilder::gzip_requests`]. (The generated clients share no trait.)
+macro_rules! grpc_client {
+    ($client:expr, $ty:ident) => {{
+        let c = $ty::new($client.signed())
+            .accept_compressed(CompressionEncoding::Gzip)
+            .max_decoding_message_size(MAX_MESSAGE_SIZE)
+            .max_encoding_message_size(MAX_MESSAGE_SIZE);
+        if $client.inner.gzip_requests {
+            c.send_compressed(CompressionEncoding::Gzip)
+        } else {
+            c
+        }
+    }};
+}
+
 /// A connection to one Omni instance. Cheap to clone; clones share the connection.
 #[derive(Clone)]
 pub struct Client {
@@ -278,44 +294,20 @@ impl Client {
         InterceptedService::new(self.inner.channel.clone(), self.inner.signer.clone())
     }
 
-    /// A raw, signed `cosi.resource.State` client (32 MiB limits; gzip per [`ClientBuilder::gzip_requests`]).
+    /// A raw, signed `cosi.resource.State` client.
     pub fn state(&self) -> StateClient<SignedChannel> {
-        let client = StateClient::new(self.signed())
-            .accept_compressed(CompressionEncoding::Gzip)
-            .max_decoding_message_size(MAX_MESSAGE_SIZE)
-            .max_encoding_message_size(MAX_MESSAGE_SIZE);
-        if self.inner.gzip_requests {
-            client.send_compressed(CompressionEncoding::Gzip)
-        } else {
-            client
-        }
+        grpc_client!(self, StateClient)
     }
 
     /// A raw, signed `management.ManagementService` client.
     pub fn management(&self) -> ManagementServiceClient<SignedChannel> {
-        let client = ManagementServiceClient::new(self.signed())
-            .accept_compressed(CompressionEncoding::Gzip)
-            .max_decoding_message_size(MAX_MESSAGE_SIZE)
-            .max_encoding_message_size(MAX_MESSAGE_SIZE);
-        if self.inner.gzip_requests {
-            client.send_compressed(CompressionEncoding::Gzip)
-        } else {
-            client
-        }
+        grpc_client!(self, ManagementServiceClient)
     }
 
     /// A raw, signed `omni.resources.ResourceService` client. Calls need the `runtime: Omni`
     /// metadata (omni-api.md §11).
     pub fn resource_service(&self) -> ResourceServiceClient<SignedChannel> {
-        let client = ResourceServiceClient::new(self.signed())
-            .accept_compressed(CompressionEncoding::Gzip)
-            .max_decoding_message_size(MAX_MESSAGE_SIZE)
-            .max_encoding_message_size(MAX_MESSAGE_SIZE);
-        if self.inner.gzip_requests {
-            client.send_compressed(CompressionEncoding::Gzip)
-        } else {
-            client
-        }
+        grpc_client!(self, ResourceServiceClient)
     }
 
     /// Changes whenever a write through an [`crate::Api`] of this client (or a clone) starts or
