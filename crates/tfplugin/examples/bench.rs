@@ -127,33 +127,26 @@ fn bench() -> R<()> {
     for dir in [&ours, &echo, &null, &builtin] {
         std::fs::create_dir_all(dir)?;
     }
-    std::fs::write(
-        null.join("main.tf"),
-        format!(
-            "terraform {{\n  required_providers {{\n    tfptest = {{ source = \"example.local/test/tfptest\" }}\n  }}\n}}\n\
-             provider \"tfptest\" {{\n  dir = \"{}\"\n}}\n\
-             resource \"tfptest_null\" \"r\" {{\n  count = {count}\n  triggers = {{ idx = count.index }}\n}}\n",
-            setup._tmp.path().join("store").display()
+    // The three tfptest configurations share the provider blocks; only the resource differs.
+    let header = format!(
+        "terraform {{\n  required_providers {{\n    tfptest = {{ source = \"example.local/test/tfptest\" }}\n  }}\n}}\n\
+         provider \"tfptest\" {{\n  dir = \"{}\"\n}}\n",
+        setup._tmp.path().join("store").display()
+    );
+    for (dir, ty, body) in [
+        (&null, "tfptest_null", "triggers = { idx = count.index }"),
+        (&echo, "tfptest_echo", "input = { idx = count.index }"),
+        (
+            &ours,
+            "tfptest_file",
+            "name = \"r${count.index}\"\n  content = \"x${count.index}\"",
         ),
-    )?;
-    std::fs::write(
-        echo.join("main.tf"),
-        format!(
-            "terraform {{\n  required_providers {{\n    tfptest = {{ source = \"example.local/test/tfptest\" }}\n  }}\n}}\n\
-             provider \"tfptest\" {{\n  dir = \"{}\"\n}}\n\
-             resource \"tfptest_echo\" \"r\" {{\n  count = {count}\n  input = {{ idx = count.index }}\n}}\n",
-            setup._tmp.path().join("store").display()
-        ),
-    )?;
-    std::fs::write(
-        ours.join("main.tf"),
-        format!(
-            "terraform {{\n  required_providers {{\n    tfptest = {{ source = \"example.local/test/tfptest\" }}\n  }}\n}}\n\
-             provider \"tfptest\" {{\n  dir = \"{}\"\n}}\n\
-             resource \"tfptest_file\" \"r\" {{\n  count = {count}\n  name = \"r${{count.index}}\"\n  content = \"x${{count.index}}\"\n}}\n",
-            setup._tmp.path().join("store").display()
-        ),
-    )?;
+    ] {
+        std::fs::write(
+            dir.join("main.tf"),
+            format!("{header}resource \"{ty}\" \"r\" {{\n  count = {count}\n  {body}\n}}\n"),
+        )?;
+    }
     std::fs::write(
         builtin.join("main.tf"),
         format!("resource \"terraform_data\" \"r\" {{\n  count = {count}\n  input = {{ idx = count.index }}\n}}\n"),
